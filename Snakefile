@@ -1,0 +1,30 @@
+# cot-potential: how chain-of-thought traces produce answers.
+#   snakemake --cores all                          # the embedded default (CPU, ~10 min)
+#   snakemake --configfile config/paper.yaml ...   # the paper's study (GPUs)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/traces.smk"
+include: "workflow/rules/prefixes.smk"
+include: "workflow/rules/rollouts.smk"
+include: "workflow/rules/grading.smk"
+include: "workflow/rules/potentials.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        potential_tables(),
+        "results/report/index.html",

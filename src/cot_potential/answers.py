@@ -1,0 +1,127 @@
+"""Our versioned answer extractor: which string of a completion is *the* answer.
+
+Only the string this returns is ever shown to math-verify; math-verify's own fallback of
+"first expression anywhere in the text" would grade an echoed ``3 * 8`` as an answer.
+
+Bump ``EXTRACTOR_VERSION`` whenever the behaviour changes: it is part of the grader's
+version, so the workflow regrades exactly the affected results.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EXTRACTOR_VERSION = "1"
+
+_BOX_OPENERS = ("\\boxed", "\\fbox")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# The largest answer we pass on; longer "answers" are junk and only cost grading time.
+MAX_ANSWER_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str | None
+    reason: str  # "boxed" | "last_number" | "truncated" | "no_box" | "empty_box" | "unfinished_thinking"
+
+
+def assistant_text(text: str, stop_strings: tuple[str, ...] = ()) -> str:
+    """The assistant's text up to the first stop string (an end-of-turn marker)."""
+    end = len(text)
+    for stop in stop_strings:
+        if stop:
+            pos = text.find(stop)
+            if 0 <= pos < end:
+                end = pos
+    return text[:end]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the ``\\boxed{...}`` that closes last, with balanced braces, in one pass.
+
+    Escaped braces (``\\{``) do not count. Unbalanced (e.g. truncated) boxes are skipped, so
+    ``\\boxed{3} ... \\boxed{4`` gives ``3``. For nested boxes the outer one closes last.
+    Linear time, so a megabyte of ``\\boxed{`` is no threat.
+    """
+    stack: list[int] = []  # for each open brace: start of box content, or -1 for a plain brace
+    best: tuple[int, int] | None = None
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            for opener in _BOX_OPENERS:
+                if text.startswith(opener, i):
+                    j = i + len(opener)
+                    while j < n and text[j] == " ":
+                        j += 1
+                    if j < n and text[j] == "{":
+                        stack.append(j + 1)
+                        i = j + 1
+                        break
+            else:
+                i += 2  # skip the escaped character, e.g. "\{"
+                continue
+            continue
+        if ch == "{":
+            stack.append(-1)
+        elif ch == "}" and stack:
+            start = stack.pop()
+            if start >= 0:
+                best = (start, i)
+        i += 1
+    if best is None:
+        return None
+    return text[best[0] : best[1]]
+
+
+def last_number(text: str) -> str | None:
+    numbers = _NUMBER.findall(text)
+    return numbers[-1].rstrip(".,") if numbers else None
+
+
+def extract_answer(
+    text: str,
+    *,
+    finish_reason: str | None = None,
+    stop_strings: tuple[str, ...] = (),
+    thinking: bool = False,
+    unboxed: str = "no_answer",
+) -> Extraction:
+    """Extract the final answer of an assistant turn.
+
+    - the text is cut at the first stop string;
+    - a completion cut off by the length limit has no answer (``truncated``);
+    - for reasoning models only the text after the last ``</think>`` counts; without one the
+      model never finished thinking;
+    - the answer is the content of the last balanced ``\\boxed{}``; with no box it is
+      ``no_answer``, unless ``unboxed="last_number"`` (for models that do not box).
+    """
+    if finish_reason == "length":
+        return Extraction(None, "truncated")
+    text = assistant_text(text, stop_strings)
+    if thinking:
+        pos = text.rfind("</think>")
+        if pos < 0:
+            return Extraction(None, "unfinished_thinking")
+        text = text[pos + len("</think>") :]
+    boxed = last_boxed(text)
+    if boxed is not None:
+        boxed = boxed.strip()
+        if not boxed:
+            return Extraction(None, "empty_box")
+        return Extraction(boxed[:MAX_ANSWER_CHARS], "boxed")
+    if unboxed == "last_number":
+        number = last_number(text)
+        if number is not None:
+            return Extraction(number, "last_number")
+    elif unboxed != "no_answer":
+        raise ValueError(f"unboxed must be 'no_answer' or 'last_number', got {unboxed!r}")
+    return Extraction(None, "no_box")
+
+
+def normalize_answer(answer: str | None) -> str | None:
+    """A display/counting key for answer distributions (not used for grading)."""
+    if answer is None:
+        return None
+    return re.sub(r"\s+", "", answer)

@@ -1,0 +1,79 @@
+"""Checks of the config that a JSON schema cannot express: names that refer to each other.
+
+The schema (``workflow/schemas/config.schema.yaml``) checks types, ranges and unknown keys;
+this checks that every model, prompt, dataset and trace set named somewhere exists, so a
+misspelt name fails before any job starts, naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .ids import slug
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _did_you_mean(name: str, options: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _require(name: str, options: dict | list, where: str, what: str) -> None:
+    if name not in options:
+        known = sorted(options)
+        raise ConfigError(f"{where}: unknown {what} {name!r}{_did_you_mean(name, known)}; known: {known}")
+
+
+def check(config: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` naming the first key that refers to something undefined."""
+    models, prompts = config.get("models", {}), config.get("prompts", {})
+    datasets = config.get("datasets", {})
+    imported = config.get("traces", {}).get("imported", {})
+    slugs: dict[str, str] = {}
+    for name, entry in models.items():
+        _require(entry["prompt"], prompts, f"models.{name}.prompt", "prompt")
+        other = slugs.setdefault(slug(name), name)
+        if other != name:
+            raise ConfigError(f"models {other!r} and {name!r} have the same file name slug {slug(name)!r}")
+    clash = set(datasets) & set(imported)
+    if clash:
+        raise ConfigError(f"traces.imported: names {sorted(clash)} are also dataset names")
+    for name, entry in datasets.items():
+        loader = entry["loader"]
+        required = {"synthetic": ["n_problems"], "jsonl": ["path"], "hub": ["hub"]}[loader]
+        for key in required:
+            if key not in entry:
+                raise ConfigError(f"datasets.{name}: loader {loader!r} needs the key {key!r}")
+    for name, entry in imported.items():
+        _require(entry["dataset"], datasets, f"traces.imported.{name}.dataset", "dataset")
+        if ("field" in entry) == ("path" in entry):
+            raise ConfigError(f"traces.imported.{name}: give exactly one of 'field' or 'path'")
+        if "field" in entry and entry["field"] not in datasets[entry["dataset"]].get("metadata", []):
+            raise ConfigError(
+                f"traces.imported.{name}.field: {entry['field']!r} is not listed in "
+                f"datasets.{entry['dataset']}.metadata"
+            )
+    for i, entry in enumerate(config.get("potentials", [])):
+        _require(entry["model"], models, f"potentials[{i}].model", "model")
+        for name in entry["datasets"]:
+            _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a config file, fill defaults and validate it (schema and cross-references)."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, str(SCHEMA), set_default=True)
+    check(config)
+    return config

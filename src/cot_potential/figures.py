@@ -1,0 +1,83 @@
+"""Figures of potential curves (matplotlib/seaborn, written as PNG files)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+CORRECT_COLORS = {True: "#1b7837", False: "#b2182b"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    from .tables import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def draw_curve(ax: plt.Axes, curve: pd.DataFrame, title: str | None = None) -> None:
+    """One potential curve with its 95% CI band, against the fraction of the trace kept."""
+    curve = curve.sort_values("cut_fraction")
+    color = CORRECT_COLORS[bool(curve["trace_correct"].iloc[0])]
+    ax.fill_between(curve["cut_fraction"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.18, lw=0)
+    ax.plot(curve["cut_fraction"], curve["potential"], marker="o", ms=3, color=color, lw=1.5)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def curve_figure(curve: pd.DataFrame, path: Path, title: str) -> Path:
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, ax = plt.subplots(figsize=(4.2, 2.4))
+    draw_curve(ax, curve)
+    ax.set_xlabel("fraction of the trace given")
+    ax.set_ylabel("potential")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def curves_grid(potentials: pd.DataFrame, path: Path, max_curves: int) -> Path:
+    """Small multiples: one panel per trace (green: the trace itself is correct)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    keys = list(potentials.groupby(["problem_id", "trace_id"]).groups)[:max_curves]
+    cols = min(6, max(1, len(keys)))
+    rows = max(1, math.ceil(len(keys) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 1.8 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+    grouped = potentials.groupby(["problem_id", "trace_id"])
+    for ax, key in zip(axes.flat, keys):
+        draw_curve(ax, grouped.get_group(key), f"{key[0]} #{key[1]}")
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.supxlabel("fraction of the trace given")
+    fig.supylabel("potential")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def mean_curve_figure(potentials: pd.DataFrame, path: Path) -> Path:
+    """Mean potential per cut, split by whether the trace itself is correct."""
+    sns.set_theme(style="whitegrid", context="paper")
+    data = potentials.assign(
+        trace=potentials["trace_correct"].map({True: "correct trace", False: "incorrect trace"}),
+        position=potentials["cut_fraction"].round(2),
+    )
+    fig, ax = plt.subplots(figsize=(4.8, 3.0))
+    sns.lineplot(data=data, x="position", y="potential", hue="trace", errorbar=("ci", 95), marker="o",
+                 palette={"correct trace": CORRECT_COLORS[True], "incorrect trace": CORRECT_COLORS[False]},
+                 ax=ax)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("fraction of the trace given")
+    ax.set_ylabel("mean potential")
+    return _save(fig, path)

@@ -1,0 +1,308 @@
+"""Grading: extracted answer vs. gold with math-verify, in worker processes that can be killed.
+
+math-verify bounds its own time with ``signal.alarm``: that works only in a main thread and
+known inputs hang ``parse`` anyway (math-verify issue #65). So each (gold, answer) pair is
+verified in a separate worker *process*; a pair that takes longer than the time bound gets
+its worker SIGKILLed and the verdict ``timeout``. Workers also run under a memory limit
+(``2^{2^{30}}`` alone takes ~500 MB). Identical pairs are verified once, and gold answers
+are parsed once per worker.
+
+Run as ``python -m cot_potential.grading`` this module is the worker: it reads JSON lines
+``[gold, answer]`` on stdin and writes one verdict per line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .answers import EXTRACTOR_VERSION, extract_answer, normalize_answer
+
+log = logging.getLogger(__name__)
+
+CORRECT, INCORRECT, NO_ANSWER, TIMEOUT = "correct", "incorrect", "no_answer", "timeout"
+VERDICTS = (CORRECT, INCORRECT, NO_ANSWER, TIMEOUT)
+
+
+def math_verify_version() -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version("math-verify")
+
+
+def grader_version() -> str:
+    """Changes whenever a verdict could change: our extractor or the math-verify release."""
+    return f"extract-{EXTRACTOR_VERSION}+math-verify-{math_verify_version()}"
+
+
+@dataclass(frozen=True)
+class GradingSettings:
+    timeout_s: float = 5.0
+    workers: int = 2
+    memory_mb: int = 4096
+    unboxed: str = "no_answer"
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> GradingSettings:
+        keys = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in cfg.items() if k in keys})
+
+
+class _Worker:
+    def __init__(self, memory_mb: int):
+        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cot_potential.grading"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a Ctrl-C to the job does not kill workers mid-reply
+        )
+        self.buffer = b""
+        self.task: int | None = None
+        self.deadline = 0.0
+        self.ready = False
+
+    def fileno(self) -> int:
+        return self.proc.stdout.fileno()
+
+    def send(self, task: int, payload: bytes, deadline: float) -> None:
+        self.task, self.deadline = task, deadline
+        self.proc.stdin.write(payload)
+        self.proc.stdin.flush()
+
+    def read_lines(self) -> list[bytes] | None:
+        """Complete lines available now, or ``None`` if the worker died."""
+        chunk = os.read(self.fileno(), 1 << 16)
+        if not chunk:
+            return None
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return lines
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+class GraderPool:
+    """Verify (gold, answer) pairs in killable worker processes. Use as a context manager."""
+
+    STARTUP_TIMEOUT_S = 120.0
+
+    def __init__(self, settings: GradingSettings = GradingSettings()):
+        if settings.timeout_s <= 0:
+            raise ValueError("grading timeout_s must be > 0")
+        self.settings = settings
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> GraderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.kill()
+        self._workers = []
+
+    def verify(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """Verdicts (``correct | incorrect | timeout``) for each pair; duplicates verified once."""
+        unique = list(dict.fromkeys(pairs))
+        verdicts = self._run(unique)
+        lookup = dict(zip(unique, verdicts))
+        return [lookup[p] for p in pairs]
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self.settings.memory_mb)
+        worker.deadline = time.monotonic() + self.STARTUP_TIMEOUT_S
+        return worker
+
+    def _run(self, pairs: list[tuple[str, str]]) -> list[str]:
+        results: list[str | None] = [None] * len(pairs)
+        if not pairs:
+            return []
+        n_workers = max(1, min(self.settings.workers, len(pairs)))
+        while len(self._workers) < n_workers:
+            self._workers.append(self._spawn())
+        pending = list(range(len(pairs) - 1, -1, -1))  # a stack, popped in order
+        done = 0
+        selector = selectors.DefaultSelector()
+        for worker in self._workers:
+            selector.register(worker, selectors.EVENT_READ)
+
+        def dispatch(worker: _Worker) -> None:
+            if pending and worker.ready:
+                task = pending.pop()
+                payload = (json.dumps(pairs[task]) + "\n").encode()
+                worker.send(task, payload, time.monotonic() + self.settings.timeout_s)
+            else:
+                worker.task = None
+
+        def replace(worker: _Worker) -> None:
+            selector.unregister(worker)
+            worker.kill()
+            fresh = self._spawn()
+            self._workers[self._workers.index(worker)] = fresh
+            selector.register(fresh, selectors.EVENT_READ)
+
+        for worker in self._workers:
+            dispatch(worker)
+        try:
+            while done < len(pairs):
+                busy = [w for w in self._workers if w.task is not None or not w.ready]
+                now = time.monotonic()
+                wait = max(0.0, min((w.deadline for w in busy), default=now + 1.0) - now)
+                for key, _ in selector.select(timeout=wait):
+                    worker: _Worker = key.fileobj
+                    lines = worker.read_lines()
+                    if lines is None:  # died (e.g. out of memory): the pair is not gradable
+                        if worker.task is not None:
+                            results[worker.task] = TIMEOUT
+                            done += 1
+                        replace(worker)
+                        continue
+                    for line in lines:
+                        if line == b"ready":
+                            worker.ready = True
+                        elif worker.task is not None:
+                            results[worker.task] = json.loads(line)
+                            done += 1
+                            worker.task = None
+                    if worker.task is None and worker in self._workers:
+                        dispatch(worker)
+                now = time.monotonic()
+                for worker in list(self._workers):
+                    if now < worker.deadline:
+                        continue
+                    if not worker.ready:
+                        raise RuntimeError(
+                            f"a grading worker did not start within {self.STARTUP_TIMEOUT_S:.0f} s"
+                        )
+                    if worker.task is not None:
+                        results[worker.task] = TIMEOUT
+                        done += 1
+                        replace(worker)
+                for worker in self._workers:
+                    if worker.task is None and worker.ready:
+                        dispatch(worker)
+        finally:
+            selector.close()
+        return [r if r is not None else TIMEOUT for r in results]
+
+
+def grade_texts(
+    texts: Sequence[str],
+    golds: Sequence[str],
+    finish_reasons: Sequence[str | None],
+    pool: GraderPool,
+    *,
+    stop_strings: tuple[str, ...] = (),
+    thinking: bool = False,
+) -> pd.DataFrame:
+    """Extract and grade many assistant texts: columns ``answer, answer_key, extraction, verdict``."""
+    extractions = [
+        extract_answer(t, finish_reason=f, stop_strings=stop_strings, thinking=thinking,
+                       unboxed=pool.settings.unboxed)
+        for t, f in zip(texts, finish_reasons)
+    ]
+    to_verify = [(g, e.answer) for g, e in zip(golds, extractions) if e.answer is not None]
+    verified = iter(pool.verify(to_verify))
+    verdicts = [next(verified) if e.answer is not None else NO_ANSWER for e in extractions]
+    return pd.DataFrame(
+        {
+            "answer": [e.answer for e in extractions],
+            "answer_key": [normalize_answer(e.answer) for e in extractions],
+            "extraction": [e.reason for e in extractions],
+            "verdict": verdicts,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _worker_main() -> None:  # pragma: no cover - exercised through GraderPool in a subprocess
+    import resource
+
+    memory_mb = int(os.environ.get("COT_POTENTIAL_GRADER_MEMORY_MB", "4096"))
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.disable(logging.WARNING)  # math-verify warns on every call with its timeout off
+    from math_verify import parse, verify
+
+    gold_cache: dict[str, Any] = {}
+
+    def boxed(s: str) -> str:
+        return "\\boxed{" + s + "}"
+
+    def judge(gold: str, answer: str) -> str:
+        if gold not in gold_cache:
+            gold_cache[gold] = parse(boxed(gold), parsing_timeout=None)
+        target = parse(boxed(answer), parsing_timeout=None)
+        return CORRECT if verify(gold_cache[gold], target, timeout_seconds=None) else INCORRECT
+
+    out = sys.stdout
+    out.write("ready\n")
+    out.flush()
+    for line in sys.stdin:
+        gold, answer = json.loads(line)
+        try:
+            verdict = judge(gold, answer)
+        except (MemoryError, RecursionError):
+            verdict = TIMEOUT
+        except Exception:  # noqa: BLE001 - an unparsable answer is simply not correct
+            verdict = INCORRECT
+        out.write(json.dumps(verdict) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _worker_main()
+
+
+def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
+              *, settings: dict[str, Any], config: dict[str, Any]) -> None:
+    from .provenance import provenance
+    from .tables import read_json, read_table, write_table
+
+    card = read_json(card_path)
+    rollouts = read_table(rollouts_path)
+    prefixes = read_table(prefixes_path).set_index("prefix_id")
+    gold = read_table(problems_path).set_index("problem_id")["answer"]
+    owner = prefixes.loc[rollouts["prefix_id"]]
+    texts = [p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"])]
+    with GraderPool(GradingSettings.from_config(settings)) as pool:
+        graded = grade_texts(texts, gold.loc[owner["problem_id"]].tolist(),
+                             rollouts["finish_reason"].tolist(), pool,
+                             stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
+    graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
+    graded.insert(1, "sample", rollouts["sample"].values)
+    graded["finish_reason"] = rollouts["finish_reason"].values
+    graded["n_tokens"] = rollouts["n_tokens"].values
+    counts = graded["verdict"].value_counts().to_dict()
+    log.info("graded %d completions: %s", len(graded), counts)
+    write_table(graded, out, provenance(config, model=card["name"], grader_version=grader_version(),
+                                        grading=settings, verdicts=counts))

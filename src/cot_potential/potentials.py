@@ -1,0 +1,66 @@
+"""Potentials: per prefix, the fraction of its N completions that reach the correct answer."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .grading import CORRECT, INCORRECT, NO_ANSWER, TIMEOUT
+from .stats import clopper_pearson
+
+PREFIX_COLUMNS = ("prefix_id", "problem_id", "trace_id", "cut_index", "cut_token",
+                  "cut_fraction", "nominal_fraction", "char_offset", "trace_correct")
+
+
+def answer_distribution(grades: pd.DataFrame) -> pd.Series:
+    """Per prefix: the extracted answers with their counts and verdicts, most frequent first."""
+    answered = grades[grades["answer_key"].notna()]
+    counts = (answered.groupby(["prefix_id", "answer_key", "verdict"]).size()
+              .rename("count").reset_index()
+              .sort_values(["prefix_id", "count", "answer_key"], ascending=[True, False, True]))
+    return counts.groupby("prefix_id").apply(
+        lambda g: [{"answer": a, "count": int(c), "verdict": v}
+                   for a, c, v in zip(g["answer_key"], g["count"], g["verdict"])],
+        include_groups=False,
+    )
+
+
+def compute_potentials(prefixes: pd.DataFrame, grades: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """One row per prefix: counts per verdict, truncations, potential and its exact CI."""
+    g = grades.assign(
+        is_correct=grades["verdict"] == CORRECT,
+        is_incorrect=grades["verdict"] == INCORRECT,
+        is_no_answer=grades["verdict"] == NO_ANSWER,
+        is_timeout=grades["verdict"] == TIMEOUT,
+        is_truncated=grades["finish_reason"] == "length",
+    )
+    counts = g.groupby("prefix_id").agg(
+        n_samples=("verdict", "size"),
+        n_correct=("is_correct", "sum"),
+        n_incorrect=("is_incorrect", "sum"),
+        n_no_answer=("is_no_answer", "sum"),
+        n_timeout=("is_timeout", "sum"),
+        n_truncated=("is_truncated", "sum"),
+        mean_completion_tokens=("n_tokens", "mean"),
+    )
+    missing = set(prefixes["prefix_id"]) - set(counts.index)
+    if missing:
+        raise ValueError(f"{len(missing)} prefixes have no graded completions, e.g. {sorted(missing)[:3]}")
+    out = prefixes[list(PREFIX_COLUMNS)].merge(counts, left_on="prefix_id", right_index=True, how="left")
+    for col in ("n_samples", "n_correct", "n_incorrect", "n_no_answer", "n_timeout", "n_truncated"):
+        out[col] = out[col].astype("int64")
+    out["potential"] = out["n_correct"] / out["n_samples"]
+    out["ci_low"], out["ci_high"] = clopper_pearson(out["n_correct"], out["n_samples"], level)
+    out["answers"] = out["prefix_id"].map(answer_distribution(grades))
+    out["answers"] = out["answers"].apply(lambda a: a if isinstance(a, list) else [])
+    return out.sort_values(["problem_id", "trace_id", "cut_index"]).reset_index(drop=True)
+
+
+def potentials_job(prefixes_path: str, grade_paths: list[str], out: str, *, config: dict) -> None:
+    from .provenance import provenance
+    from .tables import read_table, read_tables, write_table
+
+    prefixes = read_table(prefixes_path)
+    grades = read_tables(grade_paths)
+    table = compute_potentials(prefixes, grades)
+    write_table(table, out, provenance(config, n_prefixes=len(table),
+                                       n_samples=int(table["n_samples"].sum())))

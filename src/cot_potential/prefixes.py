@@ -1,0 +1,138 @@
+"""Cutting traces into prefixes: where to cut, and the exact prompt each prefix continues.
+
+Cuts lie within the *content* tokens (never after the stop token). For reasoning models the
+fractions are taken over the thinking span by default. A prefix continues the same
+assistant turn: its prompt is the chat-template prompt ids + the trace's first ``t`` ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+DEFAULT_FRACTIONS = tuple(i / 20 for i in range(21))
+
+
+@dataclass(frozen=True)
+class CutSettings:
+    """Config key ``prefixes``."""
+
+    mode: str = "fraction"  # fraction | stride | boundary
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    stride: int = 32
+    max_cuts: int | None = None  # boundary mode: at most this many, evenly spread
+    span: str = "auto"  # auto (thinking span for reasoning models) | content | thinking
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> CutSettings:
+        cfg = dict(cfg)
+        if "fractions" in cfg:
+            cfg["fractions"] = tuple(float(f) for f in cfg["fractions"])
+        return cls(**cfg)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fraction", "stride", "boundary"):
+            raise ValueError(f"prefixes.mode must be fraction | stride | boundary, got {self.mode!r}")
+        if any(not 0.0 <= f <= 1.0 for f in self.fractions) or not self.fractions:
+            raise ValueError("prefixes.fractions must be non-empty and within [0, 1]")
+        if self.stride < 1:
+            raise ValueError("prefixes.stride must be >= 1")
+
+
+@dataclass(frozen=True)
+class Cut:
+    token: int  # number of trace tokens kept
+    fraction: float  # position within the cut span, in [0, 1]
+    nominal: float | None = field(default=None)  # the configured fraction it came from
+
+
+def _boundaries(pieces: list[str]) -> list[int]:
+    """Positions just after a token that ends a sentence or a line."""
+    out = []
+    for i, piece in enumerate(pieces):
+        nxt = pieces[i + 1] if i + 1 < len(pieces) else " "
+        stripped = piece.rstrip()
+        if "\n" in piece or (stripped.endswith((".", "!", "?", ":")) and (piece != stripped or nxt[:1].isspace())):
+            out.append(i + 1)
+    return out
+
+
+def cut_points(start: int, stop: int, settings: CutSettings, pieces: list[str] | None = None) -> list[Cut]:
+    """Cut positions in ``[start, stop]`` (token indices), de-duplicated, ascending."""
+    length = stop - start
+    if length < 0:
+        raise ValueError(f"empty span [{start}, {stop}]")
+
+    def frac(t: int) -> float:
+        return (t - start) / length if length else 1.0
+
+    cuts: dict[int, Cut] = {}
+    if settings.mode == "fraction":
+        for f in settings.fractions:
+            t = start + int(round(f * length))
+            cuts.setdefault(t, Cut(t, frac(t), f))
+    elif settings.mode == "stride":
+        for t in list(range(start, stop, settings.stride)) + [stop]:
+            cuts.setdefault(t, Cut(t, frac(t)))
+    else:
+        if pieces is None:
+            raise ValueError("boundary cuts need the decoded token pieces")
+        points = [start] + [start + b for b in _boundaries(pieces[start:stop]) if start + b < stop] + [stop]
+        if settings.max_cuts and len(points) > settings.max_cuts:
+            idx = sorted({round(i * (len(points) - 1) / (settings.max_cuts - 1)) for i in range(settings.max_cuts)})
+            points = [points[i] for i in idx]
+        for t in points:
+            cuts.setdefault(t, Cut(t, frac(t)))
+    return [cuts[t] for t in sorted(cuts)]
+
+
+def cut_span(trace: dict[str, Any], settings: CutSettings, thinking: bool) -> tuple[int, int]:
+    use_thinking = settings.span == "thinking" or (settings.span == "auto" and thinking)
+    if use_thinking and trace["think_start"] >= 0:
+        return int(trace["think_start"]), int(trace["think_end"])
+    return 0, int(trace["content_end"])
+
+
+def make_prefixes(traces: pd.DataFrame, tokenizer: Any, card: dict[str, Any],
+                  settings: CutSettings) -> pd.DataFrame:
+    """One row per (trace, cut) with the exact ``prompt_token_ids`` to continue from."""
+    rows = []
+    for trace in traces.to_dict("records"):
+        ids = list(trace["token_ids"])
+        start, stop = cut_span(trace, settings, card["thinking"])
+        pieces = None
+        if settings.mode == "boundary":
+            pieces = [tokenizer.decode([i]) for i in ids[:stop]]
+        for cut_index, cut in enumerate(cut_points(start, stop, settings, pieces)):
+            kept = ids[: cut.token]
+            text = tokenizer.decode(kept, skip_special_tokens=True)
+            rows.append({
+                "prefix_id": f"{trace['problem_id']}/{trace['trace_id']}/{cut_index}",
+                "problem_id": trace["problem_id"],
+                "trace_id": int(trace["trace_id"]),
+                "cut_index": cut_index,
+                "cut_token": cut.token,
+                "cut_fraction": cut.fraction,
+                "nominal_fraction": cut.nominal,
+                "char_offset": len(text),
+                "prompt_token_ids": list(trace["prompt_token_ids"]) + kept,
+                "prefix_text": text,
+                "max_tokens": max(1, card["max_tokens"] - cut.token),
+                "trace_correct": bool(trace.get("correct", False)),
+            })
+    return pd.DataFrame(rows)
+
+
+def cut_job(card_path: str, traces_path: str, out: str, *, settings: dict[str, Any],
+            config: dict[str, Any]) -> None:
+    from .models import load_tokenizer
+    from .provenance import provenance
+    from .tables import read_json, read_table, write_table
+
+    card = read_json(card_path)
+    traces = read_table(traces_path)
+    prefixes = make_prefixes(traces, load_tokenizer(card), card, CutSettings.from_config(settings))
+    write_table(prefixes, out, provenance(config, model=card["name"], model_identity=card["identity"],
+                                          cuts=settings, n_prefixes=len(prefixes)))

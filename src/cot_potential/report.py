@@ -1,0 +1,127 @@
+"""The HTML report: jinja2 (autoescaped: model text is shown as text, never as markup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import yaml
+
+from .figures import curve_figure, curves_grid, mean_curve_figure
+from .tables import read_json, read_table, write_text, provenance_path
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "report"
+
+
+@dataclass(frozen=True)
+class Run:
+    model: str  # slug
+    dataset: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.dataset}"
+
+
+def figures_job(potentials_path: str, out_dir: str, max_curves: int) -> None:
+    """All figures of one (model, dataset): mean curve, grid of curves, one file per curve."""
+    out = Path(out_dir)
+    potentials = read_table(potentials_path)
+    mean_curve_figure(potentials, out / "mean.png")
+    curves_grid(potentials, out / "grid.png", max_curves)
+    for i, (key, curve) in enumerate(potentials.groupby(["problem_id", "trace_id"])):
+        if i >= max_curves:
+            break
+        curve_figure(curve, out / f"curve-{i}.png", f"{key[0]}, trace {key[1]}")
+
+
+def segments(text: str, curve: pd.DataFrame) -> list[dict[str, Any]]:
+    """The trace text split at the cuts, each piece followed by the potential *after* it."""
+    pieces, last = [], 0
+    for row in curve.sort_values("char_offset").to_dict("records"):
+        end = int(row["char_offset"])
+        pieces.append({"text": text[last:end], "potential": row["potential"], "n": row["n_samples"],
+                       "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
+        last = max(last, end)
+    if last < len(text):
+        pieces.append({"text": text[last:], "potential": None})
+    return pieces
+
+
+def run_summary(potentials: pd.DataFrame, traces: pd.DataFrame) -> dict[str, Any]:
+    first = potentials[potentials["cut_index"] == 0]
+    last = potentials.loc[potentials.groupby(["problem_id", "trace_id"])["cut_index"].idxmax()]
+    return {
+        "n_problems": int(traces["problem_id"].nunique()),
+        "n_traces": int(len(traces)),
+        "trace_accuracy": float(traces["correct"].mean()),
+        "mean_pot0": float(first["potential"].mean()),
+        "mean_pot_end": float(last["potential"].mean()),
+        "share_informative": float(((potentials["potential"] > 0) & (potentials["potential"] < 1)).mean()),
+        "n_samples": int(potentials["n_samples"].iloc[0]) if len(potentials) else 0,
+        "n_cuts": int(potentials.groupby(["problem_id", "trace_id"]).size().median()),
+        "no_answer_rate": float(potentials["n_no_answer"].sum() / max(1, potentials["n_samples"].sum())),
+        "truncated_rate": float(potentials["n_truncated"].sum() / max(1, potentials["n_samples"].sum())),
+        "timeouts": int(potentials["n_timeout"].sum()),
+    }
+
+
+def run_context(run: Run, potentials: pd.DataFrame, traces: pd.DataFrame, problems: pd.DataFrame,
+                card: dict[str, Any], figures_dir: str, max_curves: int) -> dict[str, Any]:
+    problem_by_id = problems.set_index("problem_id")
+    curves = []
+    for i, (key, curve) in enumerate(potentials.groupby(["problem_id", "trace_id"])):
+        if i >= max_curves:
+            break
+        trace = traces[(traces["problem_id"] == key[0]) & (traces["trace_id"] == key[1])].iloc[0]
+        text = trace["text"]
+        curves.append({
+            "problem_id": key[0], "trace_id": int(key[1]),
+            "problem": problem_by_id.loc[key[0], "problem"],
+            "gold": problem_by_id.loc[key[0], "answer"],
+            "trace_answer": trace["answer"], "verdict": trace["verdict"],
+            "figure": f"{figures_dir}/curve-{i}.png",
+            "segments": segments(text, curve),
+            "answers": [
+                {"cut": int(r["cut_index"]), "fraction": r["cut_fraction"], "answers": list(r["answers"])[:5]}
+                for r in curve.sort_values("cut_index").to_dict("records")
+            ],
+        })
+    return {
+        "model": run.model, "dataset": run.dataset, "card": card,
+        "summary": run_summary(potentials, traces),
+        "mean_figure": f"{figures_dir}/mean.png", "grid_figure": f"{figures_dir}/grid.png",
+        "curves": curves,
+    }
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.0f}%"
+    env.filters["num"] = lambda x, d=2: "–" if x is None else f"{x:.{d}f}"
+    return env.get_template(template).render(**context)
+
+
+def report_job(runs: list[Run], potentials: list[str], traces: list[str], problems: list[str],
+               cards: list[str], figure_dirs: list[str], out: str, *, config: dict[str, Any],
+               max_curves: int) -> None:
+    out_dir = Path(out).parent
+    contexts = []
+    for run, pot, tr, pr, cd, fd in zip(runs, potentials, traces, problems, cards, figure_dirs):
+        rel = Path(fd).resolve().relative_to(out_dir.resolve()).as_posix()
+        contexts.append(run_context(run, read_table(pot), read_table(tr), read_table(pr),
+                                    read_json(cd), rel, max_curves))
+    provenance = read_json(provenance_path(potentials[0])) if potentials else {}
+    html = render("index.html.j2", {
+        "runs": contexts,
+        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        "provenance": provenance,
+    })
+    write_text(out, html)

@@ -1,0 +1,20 @@
+rule grade:
+    input:
+        card="results/models/{model}/card.json",
+        problems=problems_table,
+        prefixes="results/prefixes/{model}/{dataset}.parquet",
+        rollouts="results/rollouts/{model}/{dataset}/shard-{shard}.parquet",
+    output:
+        "results/grades/{model}/{dataset}/shard-{shard}.parquet",
+    params:
+        settings=config["grading"],
+        grader=current_grader_version,
+    log:
+        "logs/grade/{model}/{dataset}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/grade/{model}/{dataset}/shard-{shard}.tsv"
+    threads: config["grading"]["workers"]
+    conda:
+        "../../envs/grading.yaml"
+    script:
+        "../scripts/grade.py"

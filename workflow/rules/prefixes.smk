@@ -1,0 +1,14 @@
+rule cut_prefixes:
+    input:
+        card="results/models/{model}/card.json",
+        traces="results/traces/{model}/{dataset}.parquet",
+    output:
+        "results/prefixes/{model}/{dataset}.parquet",
+    params:
+        settings=config["prefixes"],
+    log:
+        "logs/cut_prefixes/{model}/{dataset}.log",
+    conda:
+        "../../envs/engine.yaml"
+    script:
+        "../scripts/cut_prefixes.py"

@@ -1,0 +1,46 @@
+rule generate_traces:
+    input:
+        card="results/models/{model}/card.json",
+        problems="results/problems/{dataset}.parquet",
+    output:
+        "results/traces/{model}/{dataset}.parquet",
+    wildcard_constraints:
+        dataset=GENERATED_DATASET,
+    params:
+        per_problem=config["traces"]["per_problem"],
+        seed=job_seed("traces"),
+        grading=config["grading"],
+        grader=current_grader_version,
+    log:
+        "logs/generate_traces/{model}/{dataset}.log",
+    benchmark:
+        "benchmarks/generate_traces/{model}/{dataset}.tsv"
+    # An engine job: at least the cores of a laptop, so two CPU engines never share them
+    # (Snakemake caps this at --cores); a GPU engine needs only a few.
+    threads: 4
+    resources:
+        gpu=engine_gpus,
+    conda:
+        "../../envs/engine.yaml"
+    script:
+        "../scripts/generate_traces.py"
+
+
+rule import_traces:
+    input:
+        card="results/models/{model}/card.json",
+        problems=problems_table,
+    output:
+        "results/traces/{model}/{dataset}.parquet",
+    wildcard_constraints:
+        dataset=IMPORTED_SET,
+    params:
+        spec=imported_spec,
+        grading=config["grading"],
+        grader=current_grader_version,
+    log:
+        "logs/import_traces/{model}/{dataset}.log",
+    conda:
+        "../../envs/engine.yaml"
+    script:
+        "../scripts/import_traces.py"

@@ -1,0 +1,15 @@
+"""Rule report: the HTML report at results/report/index.html."""
+from cot_potential.logs import job_log
+from cot_potential.report import Run, report_job
+
+
+def main(smk):
+    report_job([Run(m, d) for m, d in smk.params.runs], list(smk.input.potentials),
+               list(smk.input.traces), list(smk.input.problems), list(smk.input.cards),
+               list(smk.input.figures), smk.output[0], config=smk.config,
+               max_curves=smk.params.max_curves)
+
+
+if __name__ == "__main__":
+    with job_log(snakemake.log[0]):
+        main(snakemake)
