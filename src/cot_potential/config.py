@@ -69,11 +69,19 @@ def check(config: dict[str, Any]) -> None:
             _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Load a config file, fill defaults and validate it (schema and cross-references)."""
-    from snakemake.utils import validate
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults and validate (schema, then cross-references), as the Snakefile does."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as schema_validate
 
-    config = yaml.safe_load(Path(path).read_text())
-    validate(config, str(SCHEMA), set_default=True)
+    try:
+        schema_validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as err:
+        raise ConfigError(str(err)) from err
     check(config)
     return config
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a config file and validate it."""
+    return validate(yaml.safe_load(Path(path).read_text()))

@@ -28,6 +28,7 @@ REQUIRED = ("problem_id", "problem", "answer")
 # never occur in problem text on their own are repaired, and only when a letter follows.
 _LATEX_ESCAPES = {"\f": "\\f", "\t": "\\t", "\b": "\\b", "\v": "\\v", "\a": "\\a"}
 _MANGLED = re.compile("[" + "".join(_LATEX_ESCAPES) + "](?=[A-Za-z])")
+# Other control characters (NUL, escape, ...) have no place in problem text at all.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -36,8 +37,13 @@ class DatasetError(ValueError):
 
 
 def repair_control_characters(text: str) -> str:
-    """Undo lost LaTeX backslashes: form feed + ``rac`` -> ``\\frac``, tab + ``riangle`` -> ``\\triangle``."""
-    return _MANGLED.sub(lambda m: _LATEX_ESCAPES[m.group(0)], text)
+    """Undo lost LaTeX backslashes (form feed + ``rac`` -> ``\\frac``, tab + ``riangle`` ->
+    ``\\triangle``), then drop any other control character except tab and newlines."""
+    return _CONTROL.sub("", _MANGLED.sub(lambda m: _LATEX_ESCAPES[m.group(0)], text))
+
+
+def has_bad_control_characters(text: str) -> bool:
+    return bool(_MANGLED.search(text) or _CONTROL.search(text))
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
@@ -97,9 +103,10 @@ def normalize_records(
         seen.add(problem_id)
         fixed = []
         for column, value in (("problem", problem), ("answer", answer)):
-            if _CONTROL.search(value):
+            if has_bad_control_characters(value):
                 if on_control == "reject":
-                    raise DatasetError(f"{where}: {column} contains control characters {_CONTROL.findall(value)!r}")
+                    found = sorted(set(_MANGLED.findall(value) + _CONTROL.findall(value)))
+                    raise DatasetError(f"{where}: {column} contains control characters {found!r}")
                 if on_control == "repair":
                     repaired = repair_control_characters(value)
                     if repaired != value:

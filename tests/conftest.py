@@ -1,0 +1,78 @@
+"""Shared fixtures: paths, the real SmolLM2 weights (built once per session), workflow runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+BIN = Path(sys.executable).parent
+WEIGHTS = "smollm2-135m-instruct"
+
+
+def shared_file(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.fail(f"benchmark file {path} is missing: the tests read ../shared/data beside the repo")
+    return path
+
+
+def load_config(name: str = "config/config.yaml") -> dict:
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+              timeout: float = 1800, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real workflow (Snakemake CLI) in ``workdir``."""
+    cmd = [str(BIN / "snakemake")]
+    if configfile is not None:  # before the other options: --configfile takes several values
+        cmd += ["--configfile", str(configfile)]
+    cmd += ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir,
+                          env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(workdir.glob("logs/**/*.log")))
+        pytest.fail(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{logs}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def resources_dir() -> Path:
+    """``resources/`` with the converted SmolLM2 weights, built by the workflow's own rules once.
+
+    Kept across sessions in ``.cache/test-resources`` (git-ignored); CI starts without it.
+    """
+    cache = Path(os.environ.get("COT_TEST_RESOURCES", REPO / ".cache" / "test-resources"))
+    target = cache / "resources" / "models" / WEIGHTS
+    if not (target / "config.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        snakemake(cache, f"resources/models/{WEIGHTS}", configfile=REPO / "config" / "config.yaml")
+    return cache / "resources"
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer(resources_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resources_dir / "models" / WEIGHTS)
+
+
+def make_workdir(path: Path, resources: Path, config: dict) -> Path:
+    """A working directory with the shared weights linked in and ``config.yaml`` written."""
+    path.mkdir(parents=True, exist_ok=True)
+    link = path / "resources"
+    if not link.exists():
+        link.symlink_to(resources, target_is_directory=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path / "config.yaml"
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)

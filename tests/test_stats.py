@@ -1,0 +1,27 @@
+import numpy as np
+from scipy import stats
+
+from cot_potential.stats import clopper_pearson
+
+
+def test_clopper_pearson_known_values():
+    low, high = clopper_pearson([0, 16, 8], [16, 16, 16])
+    assert low[0] == 0 and np.isclose(high[0], 0.2059, atol=1e-4)
+    assert high[1] == 1 and np.isclose(low[1], 0.7941, atol=1e-4)
+    expected = stats.binomtest(8, 16).proportion_ci(method="exact")
+    assert np.isclose(low[2], expected.low) and np.isclose(high[2], expected.high)
+
+
+def test_no_samples_gives_the_uninformative_interval():
+    low, high = clopper_pearson([0], [0])
+    assert low[0] == 0 and high[0] == 1
+
+
+def test_exact_coverage_is_at_least_nominal_at_every_p():
+    """Coverage computed exactly from the binomial pmf, on a grid including 1/N and 1-1/N."""
+    n = 16
+    k = np.arange(n + 1)
+    low, high = clopper_pearson(k, np.full_like(k, n))
+    for p in [1 / n, 1 - 1 / n, *np.linspace(0.001, 0.999, 199)]:
+        covered = (low <= p) & (p <= high)
+        assert stats.binom.pmf(k, n, p)[covered].sum() >= 0.95 - 1e-12, p
