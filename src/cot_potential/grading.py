@@ -41,9 +41,23 @@ def math_verify_version() -> str:
     return importlib.metadata.version("math-verify")
 
 
-def grader_version() -> str:
+def grader_version(kind: str = "math") -> str:
     """Changes whenever a verdict could change: our extractor or the math-verify release."""
-    return f"extract-{EXTRACTOR_VERSION}+math-verify-{math_verify_version()}"
+    if kind == "math":
+        return f"extract-{EXTRACTOR_VERSION}+math-verify-{math_verify_version()}"
+    return _other_grader(kind).VERSION
+
+
+GRADERS = ("math", "maze_plan")
+
+
+def _other_grader(kind: str):
+    """Graders for other problem families, as modules with ``VERSION`` and ``grade``."""
+    if kind == "maze_plan":
+        from .mazes import plans
+
+        return plans
+    raise ValueError(f"unknown grader {kind!r}; known: {GRADERS}")
 
 
 @dataclass(frozen=True)
@@ -239,6 +253,22 @@ def grade_texts(
     )
 
 
+def grade_completions(kind: str, texts: Sequence[str], problems: pd.DataFrame,
+                      finish_reasons: Sequence[str | None], *, card: dict[str, Any],
+                      settings: GradingSettings) -> pd.DataFrame:
+    """Grade assistant texts against their problems (``problems`` is row-aligned with ``texts``).
+
+    ``kind`` is the dataset's grader: ``math`` (boxed answer vs. gold with math-verify) or a
+    grader of another problem family (e.g. ``maze_plan``), which gets the same arguments and
+    returns the same columns: ``answer, answer_key, extraction, verdict``.
+    """
+    if kind != "math":
+        return _other_grader(kind).grade(texts, problems, finish_reasons, card=card, settings=settings)
+    with GraderPool(settings) as pool:
+        return grade_texts(texts, problems["answer"].tolist(), finish_reasons, pool,
+                           stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
+
+
 # --------------------------------------------------------------------------- worker side
 
 
@@ -284,25 +314,24 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
-              *, settings: dict[str, Any], config: dict[str, Any]) -> None:
+              *, kind: str, settings: dict[str, Any], config: dict[str, Any]) -> None:
     from .provenance import provenance
     from .tables import read_json, read_table, write_table
 
     card = read_json(card_path)
     rollouts = read_table(rollouts_path)
     prefixes = read_table(prefixes_path).set_index("prefix_id")
-    gold = read_table(problems_path).set_index("problem_id")["answer"]
+    problems = read_table(problems_path).set_index("problem_id")
     owner = prefixes.loc[rollouts["prefix_id"]]
     texts = [p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"])]
-    with GraderPool(GradingSettings.from_config(settings)) as pool:
-        graded = grade_texts(texts, gold.loc[owner["problem_id"]].tolist(),
-                             rollouts["finish_reason"].tolist(), pool,
-                             stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
+    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
+                               rollouts["finish_reason"].tolist(), card=card,
+                               settings=GradingSettings.from_config(settings))
     graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
     graded.insert(1, "sample", rollouts["sample"].values)
     graded["finish_reason"] = rollouts["finish_reason"].values
     graded["n_tokens"] = rollouts["n_tokens"].values
     counts = graded["verdict"].value_counts().to_dict()
     log.info("graded %d completions: %s", len(graded), counts)
-    write_table(graded, out, provenance(config, model=card["name"], grader_version=grader_version(),
+    write_table(graded, out, provenance(config, model=card["name"], grader_version=grader_version(kind),
                                         grading=settings, verdicts=counts))

@@ -46,6 +46,10 @@ def encode_text(tokenizer: Any, text: str) -> list[int]:
 
 def prompt_token_ids(tokenizer: Any, prompt: dict[str, Any], problem: str,
                      template_kwargs: dict[str, Any]) -> list[int]:
+    """The ids a model continues from. ``template: raw`` prompts (models trained from scratch,
+    e.g. on mazes) skip the chat template: the rendered user text is the whole prompt."""
+    if prompt.get("template", "chat") == "raw":
+        return list(tokenizer.encode(render_user(prompt.get("user", PROBLEM_FIELD), problem)))
     return encode_text(tokenizer, render_prompt_text(tokenizer, build_messages(prompt, problem), template_kwargs))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .engine import Engine, Request
-from .grading import CORRECT, GraderPool, grade_texts
+from .grading import CORRECT, GradingSettings, grade_completions
 from .prompting import encode_text, prompt_token_ids
 
 TRACE_COLUMNS = (
@@ -112,14 +112,11 @@ def import_traces(tokenizer: Any, card: dict[str, Any], problems: pd.DataFrame,
 
 
 def grade_traces(traces: pd.DataFrame, problems: pd.DataFrame, card: dict[str, Any],
-                 pool: GraderPool) -> pd.DataFrame:
+                 kind: str, settings: GradingSettings) -> pd.DataFrame:
     """Add each trace's own ``answer``, ``verdict`` and ``correct``."""
-    gold = problems.set_index("problem_id")["answer"]
-    graded = grade_texts(
-        traces["text"].tolist(), [gold[p] for p in traces["problem_id"]],
-        traces["finish_reason"].tolist(), pool,
-        stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"],
-    )
+    aligned = problems.set_index("problem_id").loc[traces["problem_id"]].reset_index()
+    graded = grade_completions(kind, traces["text"].tolist(), aligned,
+                               traces["finish_reason"].tolist(), card=card, settings=settings)
     out = traces.reset_index(drop=True).copy()
     out["answer"] = graded["answer"]
     out["verdict"] = graded["verdict"]
@@ -135,9 +132,9 @@ def _provenance(config: dict[str, Any], card: dict[str, Any], **facts: Any) -> d
 
 
 def generate_job(card_path: str, problems_path: str, out: str, *, per_problem: int, seed: int,
-                 grading: dict[str, Any], threads: int, config: dict[str, Any]) -> None:
+                 grader: str, grading: dict[str, Any], threads: int, config: dict[str, Any]) -> None:
     from .engine import engine_for
-    from .grading import GradingSettings, grader_version
+    from .grading import grader_version
     from .models import load_tokenizer
     from .tables import read_json, read_table, write_table
 
@@ -146,16 +143,15 @@ def generate_job(card_path: str, problems_path: str, out: str, *, per_problem: i
     engine = engine_for(card, seed, threads)
     tokenizer = load_tokenizer(card)
     traces = generate_traces(engine, tokenizer, card, problems, per_problem)
-    with GraderPool(GradingSettings.from_config(grading)) as pool:
-        traces = grade_traces(traces, problems, card, pool)
+    traces = grade_traces(traces, problems, card, grader, GradingSettings.from_config(grading))
     write_table(traces, out, _provenance(config, card, seed=seed, per_problem=per_problem,
-                                         grader_version=grader_version()))
+                                         grader_version=grader_version(grader)))
     log_summary(traces)
 
 
 def import_job(card_path: str, problems_path: str, out: str, *, spec: dict[str, Any],
-               grading: dict[str, Any], config: dict[str, Any]) -> None:
-    from .grading import GradingSettings, grader_version
+               grader: str, grading: dict[str, Any], config: dict[str, Any]) -> None:
+    from .grading import grader_version
     from .models import load_tokenizer
     from .tables import read_json, read_table, write_table
 
@@ -169,9 +165,8 @@ def import_job(card_path: str, problems_path: str, out: str, *, spec: dict[str, 
         imported.columns = ["problem_id", "text"]
     imported = imported[imported["problem_id"].isin(problems["problem_id"])]
     traces = import_traces(load_tokenizer(card), card, problems, imported)
-    with GraderPool(GradingSettings.from_config(grading)) as pool:
-        traces = grade_traces(traces, problems, card, pool)
-    write_table(traces, out, _provenance(config, card, imported=spec, grader_version=grader_version()))
+    traces = grade_traces(traces, problems, card, grader, GradingSettings.from_config(grading))
+    write_table(traces, out, _provenance(config, card, imported=spec, grader_version=grader_version(grader)))
     log_summary(traces)
 
 

@@ -101,5 +101,10 @@ def imported_spec(wildcards):
     return IMPORTED[wildcards.dataset]
 
 
+def dataset_grader(wildcards):
+    """The grader of a dataset (or of an imported trace set's dataset): math | maze_plan."""
+    return config["datasets"][problems_of(wildcards.dataset)].get("grader", "math")
+
+
 def current_grader_version(wildcards):
-    return grader_version()
+    return grader_version(dataset_grader(wildcards))

@@ -8,7 +8,8 @@ rule grade:
         "results/grades/{model}/{dataset}/shard-{shard}.parquet",
     params:
         settings=config["grading"],
-        grader=current_grader_version,
+        grader=dataset_grader,
+        grader_version=current_grader_version,
     log:
         "logs/grade/{model}/{dataset}/shard-{shard}.log",
     benchmark:

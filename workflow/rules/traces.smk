@@ -10,7 +10,8 @@ rule generate_traces:
         per_problem=config["traces"]["per_problem"],
         seed=job_seed("traces"),
         grading=config["grading"],
-        grader=current_grader_version,
+        grader=dataset_grader,
+        grader_version=current_grader_version,
     log:
         "logs/generate_traces/{model}/{dataset}.log",
     benchmark:
@@ -37,7 +38,8 @@ rule import_traces:
     params:
         spec=imported_spec,
         grading=config["grading"],
-        grader=current_grader_version,
+        grader=dataset_grader,
+        grader_version=current_grader_version,
     log:
         "logs/import_traces/{model}/{dataset}.log",
     conda:

@@ -5,7 +5,7 @@ from cot_potential.traces import generate_job
 
 def main(smk):
     generate_job(smk.input.card, smk.input.problems, smk.output[0],
-                 per_problem=smk.params.per_problem, seed=smk.params.seed,
+                 per_problem=smk.params.per_problem, seed=smk.params.seed, grader=smk.params.grader,
                  grading=smk.params.grading, threads=smk.threads, config=smk.config)
 
 

@@ -5,7 +5,7 @@ from cot_potential.logs import job_log
 
 def main(smk):
     grade_job(smk.input.card, smk.input.problems, smk.input.prefixes, smk.input.rollouts,
-              smk.output[0], settings=smk.params.settings, config=smk.config)
+              smk.output[0], kind=smk.params.grader, settings=smk.params.settings, config=smk.config)
 
 
 if __name__ == "__main__":

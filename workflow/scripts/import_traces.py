@@ -5,7 +5,7 @@ from cot_potential.traces import import_job
 
 def main(smk):
     import_job(smk.input.card, smk.input.problems, smk.output[0],
-               spec=smk.params.spec, grading=smk.params.grading, config=smk.config)
+               spec=smk.params.spec, grader=smk.params.grader, grading=smk.params.grading, config=smk.config)
 
 
 if __name__ == "__main__":
