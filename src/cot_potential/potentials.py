@@ -7,8 +7,9 @@ import pandas as pd
 from .grading import CORRECT, INCORRECT, NO_ANSWER, TIMEOUT
 from .stats import clopper_pearson
 
-PREFIX_COLUMNS = ("prefix_id", "problem_id", "trace_id", "cut_index", "cut_token",
-                  "cut_fraction", "nominal_fraction", "char_offset", "trace_correct")
+# Prefix columns too heavy to repeat in the potentials table; every other column of the
+# prefix table (cut positions, transfer conditions, ...) is kept as is.
+HEAVY_PREFIX_COLUMNS = ("prompt_token_ids", "prefix_text", "max_tokens", "n")
 
 
 def answer_distribution(grades: pd.DataFrame) -> pd.Series:
@@ -45,14 +46,16 @@ def compute_potentials(prefixes: pd.DataFrame, grades: pd.DataFrame, level: floa
     missing = set(prefixes["prefix_id"]) - set(counts.index)
     if missing:
         raise ValueError(f"{len(missing)} prefixes have no graded completions, e.g. {sorted(missing)[:3]}")
-    out = prefixes[list(PREFIX_COLUMNS)].merge(counts, left_on="prefix_id", right_index=True, how="left")
+    keep = [c for c in prefixes.columns if c not in HEAVY_PREFIX_COLUMNS]
+    out = prefixes[keep].merge(counts, left_on="prefix_id", right_index=True, how="left")
     for col in ("n_samples", "n_correct", "n_incorrect", "n_no_answer", "n_timeout", "n_truncated"):
         out[col] = out[col].astype("int64")
     out["potential"] = out["n_correct"] / out["n_samples"]
     out["ci_low"], out["ci_high"] = clopper_pearson(out["n_correct"], out["n_samples"], level)
     out["answers"] = out["prefix_id"].map(answer_distribution(grades))
     out["answers"] = out["answers"].apply(lambda a: a if isinstance(a, list) else [])
-    return out.sort_values(["problem_id", "trace_id", "cut_index"]).reset_index(drop=True)
+    order = [c for c in ("problem_id", "trace_id", "cut_index") if c in out] or ["prefix_id"]
+    return out.sort_values(order + ["prefix_id"]).reset_index(drop=True)
 
 
 def potentials_job(prefixes_path: str, grade_paths: list[str], out: str, *, config: dict) -> None:

@@ -19,17 +19,26 @@ ROLLOUT_COLUMNS = ("prefix_id", "sample", "completion_text", "finish_reason", "n
 
 
 def request_order(prefixes: pd.DataFrame) -> pd.DataFrame:
-    """Prefixes grouped by trace, shortest first: the order that maximises prefix-cache hits."""
-    return prefixes.sort_values(["problem_id", "trace_id", "cut_token"], kind="stable").reset_index(drop=True)
+    """Prefixes grouped by problem and by shared prompt, shortest first: the order that
+    maximises prefix-cache hits (and a fixed order, which makes runs reproducible)."""
+    lengths = prefixes["prompt_token_ids"].map(len)
+    return (prefixes.assign(_len=lengths)
+            .sort_values(["problem_id", "_len", "prefix_id"], kind="stable")
+            .drop(columns="_len").reset_index(drop=True))
 
 
 def run_rollouts(engine: Engine, prefixes: pd.DataFrame, n: int, sampling: dict[str, Any],
                  keep_token_ids: bool = False, progress: bool = True) -> pd.DataFrame:
-    """One row per completion: ``prefix_id, sample, completion_text, finish_reason, n_tokens``."""
+    """One row per completion: ``prefix_id, sample, completion_text, finish_reason, n_tokens``.
+
+    ``n`` completions per prefix, unless the prefix table has its own ``n`` column (e.g. the
+    transfer stage's independent 4N batch at f = 0).
+    """
     ordered = request_order(prefixes)
+    per_prefix = ordered["n"].astype(int) if "n" in ordered else pd.Series(n, index=ordered.index)
     requests = [
-        Request(ids, n, int(budget))
-        for ids, budget in zip(ordered["prompt_token_ids"], ordered["max_tokens"])
+        Request(ids, int(k), int(budget))
+        for ids, k, budget in zip(ordered["prompt_token_ids"], per_prefix, ordered["max_tokens"])
     ]
     outputs = engine.generate(requests, sampling, progress)
     rows = []
