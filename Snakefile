@@ -6,7 +6,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless configs are given with --configfile: those stand alone
+# (not merged over the default), so a study never inherits the laptop models by accident.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
 
 
 validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
