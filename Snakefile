@@ -25,6 +25,7 @@ include: "workflow/rules/prefixes.smk"
 include: "workflow/rules/rollouts.smk"
 include: "workflow/rules/grading.smk"
 include: "workflow/rules/potentials.smk"
+include: "workflow/rules/transfer.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -32,4 +33,5 @@ rule all:
     default_target: True
     input:
         potential_tables(),
+        transfer_tables(),
         "results/report/index.html",

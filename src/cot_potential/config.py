@@ -63,6 +63,22 @@ def check(config: dict[str, Any]) -> None:
                 f"traces.imported.{name}.field: {entry['field']!r} is not listed in "
                 f"datasets.{entry['dataset']}.metadata"
             )
+    seen_pairs: set[str] = set()
+    for i, pair in enumerate(config.get("transfer", {}).get("pairs", [])):
+        where = f"transfer.pairs[{i}]"
+        if pair["name"] in seen_pairs:
+            raise ConfigError(f"{where}.name: {pair['name']!r} is used twice")
+        seen_pairs.add(pair["name"])
+        _require(pair["source"], {**models, **imported}, f"{where}.source", "model or trace set")
+        _require(pair["target"], models, f"{where}.target", "model")
+        for name in pair["datasets"]:
+            _require(name, datasets, f"{where}.datasets", "dataset")
+        if pair["source"] in imported and pair["datasets"] != [imported[pair["source"]]["dataset"]]:
+            raise ConfigError(f"{where}.datasets: the imported trace set {pair['source']!r} only covers "
+                              f"[{imported[pair['source']]['dataset']!r}]")
+        target = models[pair["target"]]
+        if target.get("placement") == "think" and not target.get("thinking", False):
+            raise ConfigError(f"models.{pair['target']}.placement: 'think' needs a thinking model")
     for i, entry in enumerate(config.get("potentials", [])):
         _require(entry["model"], models, f"potentials[{i}].model", "model")
         for name in entry["datasets"]:

@@ -81,3 +81,50 @@ def mean_curve_figure(potentials: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("fraction of the trace given")
     ax.set_ylabel("mean potential")
     return _save(fig, path)
+
+
+CONDITION_COLORS = {"source": "#2166ac", "own": "#1b7837", "reasonless": "#b2182b", "shuffled": "#e08214"}
+
+
+def transfer_curves_figure(table: pd.DataFrame, path: Path) -> Path:
+    """Target potential vs. fraction of the CoT given, per condition (mean, 95% bootstrap CI):
+    on all problems, and on those the target could not solve alone."""
+    sns.set_theme(style="whitegrid", context="paper")
+    rows = table[(table["source_traces"] == "all") & (table["leak_filter"] == "all")]
+    panels = [("mean_potential", "all problems"),
+              ("mean_potential_unsolved", "problems unsolved alone"),
+              ("no_answer_rate", "no-answer rate")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), sharex=True)
+    for ax, (column, title) in zip(axes, panels):
+        for condition, group in rows.groupby("condition"):
+            group = group.sort_values("fraction")
+            color = CONDITION_COLORS.get(condition)
+            if f"{column}_ci_low" in group:
+                ax.fill_between(group["fraction"], group[f"{column}_ci_low"], group[f"{column}_ci_high"],
+                                color=color, alpha=0.15, lw=0)
+            ax.plot(group["fraction"], group[column], marker="o", ms=3, color=color, label=condition)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("fraction of the CoT given")
+    axes[0].set_ylabel("target's mean potential")
+    axes[-1].set_ylabel("share of samples")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def unlock_heatmap(potentials: pd.DataFrame, unsolved: pd.Series, path: Path) -> Path:
+    """Problems x fractions: the target's potential given the source's CoT (f = 0: the
+    floor batch); problems the target could not solve alone are marked with *."""
+    sns.set_theme(style="white", context="paper")
+    floor = potentials[potentials["condition"] == "floor"].assign(fraction=0.0)
+    source = potentials[potentials["condition"] == "source"]
+    grid = (pd.concat([floor, source]).groupby(["problem_id", "fraction"])["potential"].mean()
+            .unstack("fraction").sort_index())
+    labels = [f"{pid} *" if unsolved.get(pid, False) else pid for pid in grid.index]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * grid.shape[1], 0.8 + 0.28 * grid.shape[0]))
+    sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=grid.shape[0] <= 40, fmt=".2f",
+                cbar_kws={"label": "potential"}, ax=ax, yticklabels=labels)
+    ax.set_xlabel("fraction of the source CoT given")
+    ax.set_ylabel("problem (* unsolved alone)")
+    return _save(fig, path)

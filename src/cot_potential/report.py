@@ -10,7 +10,8 @@ import jinja2
 import pandas as pd
 import yaml
 
-from .figures import curve_figure, curves_grid, mean_curve_figure
+from .figures import (curve_figure, curves_grid, mean_curve_figure, transfer_curves_figure,
+                      unlock_heatmap)
 from .tables import read_json, read_table, write_text, provenance_path
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "report"
@@ -36,6 +37,37 @@ def figures_job(potentials_path: str, out_dir: str, max_curves: int) -> None:
         if i >= max_curves:
             break
         curve_figure(curve, out / f"curve-{i}.png", f"{key[0]}, trace {key[1]}")
+
+
+def transfer_figures_job(table_path: str, potentials_path: str, out_dir: str, *, source: str,
+                         target: str, dataset: str) -> None:
+    """The figures of one transfer (pair, dataset): curves per condition and the heat map."""
+    from .unlocks import unsolved_alone
+
+    out = Path(out_dir)
+    table = read_table(table_path)
+    mine = table[(table["source"] == source) & (table["target"] == target) & (table["dataset"] == dataset)]
+    potentials = read_table(potentials_path)
+    transfer_curves_figure(mine, out / "curves.png")
+    unlock_heatmap(potentials, unsolved_alone(potentials), out / "heatmap.png")
+
+
+def transfer_context(table_path: str, runs: list[dict[str, str]], figure_dirs: list[str],
+                     out_dir: Path) -> dict[str, Any]:
+    table = read_table(table_path)
+    shown = table[(table["source_traces"] == "all")].sort_values(
+        ["source", "target", "dataset", "condition", "fraction", "leak_filter"])
+    pairs = []
+    for run, fd in zip(runs, figure_dirs):
+        rel = Path(fd).resolve().relative_to(out_dir.resolve()).as_posix()
+        rows = shown[(shown["source"] == run["source"]) & (shown["target"] == run["target"])
+                     & (shown["dataset"] == run["dataset"])]
+        split = table[(table["source"] == run["source"]) & (table["target"] == run["target"])
+                      & (table["dataset"] == run["dataset"]) & (table["condition"] == "source")
+                      & (table["source_traces"] != "all") & (table["leak_filter"] == "all")]
+        pairs.append({**run, "curves": f"{rel}/curves.png", "heatmap": f"{rel}/heatmap.png",
+                      "rows": rows.to_dict("records"), "by_correctness": split.to_dict("records")})
+    return {"pairs": pairs}
 
 
 def segments(text: str, curve: pd.DataFrame) -> list[dict[str, Any]]:
@@ -98,20 +130,26 @@ def run_context(run: Run, potentials: pd.DataFrame, traces: pd.DataFrame, proble
     }
 
 
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and x != x)
+
+
 def render(template: str, context: dict[str, Any]) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["pct"] = lambda x: "–" if x is None else f"{100 * x:.0f}%"
-    env.filters["num"] = lambda x, d=2: "–" if x is None else f"{x:.{d}f}"
+    env.filters["pct"] = lambda x: "–" if _missing(x) else f"{100 * x:.0f}%"
+    env.filters["num"] = lambda x, d=2: "–" if _missing(x) else f"{x:.{d}f}"
     return env.get_template(template).render(**context)
 
 
 def report_job(runs: list[Run], potentials: list[str], traces: list[str], problems: list[str],
                cards: list[str], figure_dirs: list[str], out: str, *, config: dict[str, Any],
-               max_curves: int) -> None:
+               max_curves: int, transfer_table: str | None = None,
+               transfer_runs: list[dict[str, str]] | None = None,
+               transfer_figure_dirs: list[str] | None = None) -> None:
     out_dir = Path(out).parent
     contexts = []
     for run, pot, tr, pr, cd, fd in zip(runs, potentials, traces, problems, cards, figure_dirs):
@@ -119,8 +157,11 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
         contexts.append(run_context(run, read_table(pot), read_table(tr), read_table(pr),
                                     read_json(cd), rel, max_curves))
     provenance = read_json(provenance_path(potentials[0])) if potentials else {}
+    transfer = (transfer_context(transfer_table, transfer_runs or [], transfer_figure_dirs or [], out_dir)
+                if transfer_table else None)
     html = render("index.html.j2", {
         "runs": contexts,
+        "transfer": transfer,
         "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         "provenance": provenance,
     })

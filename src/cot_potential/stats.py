@@ -22,3 +22,29 @@ def clopper_pearson(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     low = np.where(n > 0, np.nan_to_num(low, nan=0.0), 0.0)
     high = np.where(n > 0, np.nan_to_num(high, nan=1.0), 1.0)
     return low, high
+
+
+def bootstrap_ratio(numerator, denominator=None, *, level: float = 0.95, n_boot: int = 2000,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """Estimate and percentile-bootstrap CI of ``sum(num) / sum(den)`` over units (problems).
+
+    Resampling whole problems (not samples or traces) respects that curves of one problem are
+    correlated. With ``denominator=None`` this is the mean of ``numerator``. Units with a zero
+    denominator (e.g. problems that are not in the subset) count as absent. Returns NaNs when
+    no unit has a denominator.
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.ones_like(num) if denominator is None else np.asarray(denominator, dtype=float)
+    if num.shape != den.shape:
+        raise ValueError("numerator and denominator need one value per unit")
+    if den.sum() <= 0:
+        return float("nan"), float("nan"), float("nan")
+    estimate = num.sum() / den.sum()
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(num), size=(n_boot, len(num)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = num[picks].sum(axis=1) / den[picks].sum(axis=1)
+    ratios = ratios[np.isfinite(ratios)]
+    alpha = 1.0 - level
+    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    return float(estimate), float(low), float(high)

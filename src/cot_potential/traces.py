@@ -111,6 +111,20 @@ def import_traces(tokenizer: Any, card: dict[str, Any], problems: pd.DataFrame,
     return _finish(rows, card)
 
 
+def imported_texts(spec: dict[str, Any], problems: pd.DataFrame) -> pd.DataFrame:
+    """``problem_id, text`` of an imported trace set (``traces.imported.<name>`` in the
+    config): a metadata column of the dataset, or a JSONL file; only known problems."""
+    if "field" in spec:
+        texts = problems[["problem_id", spec["field"]]].rename(columns={spec["field"]: "text"})
+    else:
+        fields = {"problem_id": "problem_id", "text": "text", **spec.get("fields", {})}
+        texts = pd.read_json(spec["path"], lines=True, dtype={fields["problem_id"]: str})
+        texts = texts[[fields["problem_id"], fields["text"]]]
+        texts.columns = ["problem_id", "text"]
+    texts = texts[texts["problem_id"].isin(problems["problem_id"]) & texts["text"].notna()]
+    return texts.reset_index(drop=True)
+
+
 def grade_traces(traces: pd.DataFrame, problems: pd.DataFrame, card: dict[str, Any],
                  kind: str, settings: GradingSettings) -> pd.DataFrame:
     """Add each trace's own ``answer``, ``verdict`` and ``correct``."""
@@ -157,14 +171,7 @@ def import_job(card_path: str, problems_path: str, out: str, *, spec: dict[str, 
 
     card = read_json(card_path)
     problems = read_table(problems_path)
-    if "field" in spec:
-        imported = problems[["problem_id", spec["field"]]].rename(columns={spec["field"]: "text"})
-    else:
-        fields = {"problem_id": "problem_id", "text": "text", **spec.get("fields", {})}
-        imported = pd.read_json(spec["path"], lines=True)[[fields["problem_id"], fields["text"]]]
-        imported.columns = ["problem_id", "text"]
-    imported = imported[imported["problem_id"].isin(problems["problem_id"])]
-    traces = import_traces(load_tokenizer(card), card, problems, imported)
+    traces = import_traces(load_tokenizer(card), card, problems, imported_texts(spec, problems))
     traces = grade_traces(traces, problems, card, grader, GradingSettings.from_config(grading))
     write_table(traces, out, _provenance(config, card, imported=spec, grader_version=grader_version(grader)))
     log_summary(traces)

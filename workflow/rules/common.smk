@@ -11,6 +11,10 @@ config_checks.check(config)
 MODEL_BY_SLUG = {slug(name): name for name in config["models"]}
 IMPORTED = config["traces"]["imported"]
 N_SHARDS = config["rollouts"]["shards"]
+# A transfer pair is a run of its own: its prefixes come from another model's traces and its
+# target continues them; rollouts, grading and potentials are the same rules.
+TRANSFER = config["transfer"]
+TRANSFER_RUNS = {f"transfer.{slug(pair['name'])}": pair for pair in TRANSFER.get("pairs", [])}
 
 
 def _alternatives(names):
@@ -25,10 +29,19 @@ wildcard_constraints:
 
 GENERATED_DATASET = _alternatives(config["datasets"])
 IMPORTED_SET = _alternatives(IMPORTED)
+MODEL_RUN = _alternatives(MODEL_BY_SLUG)
+TRANSFER_RUN = _alternatives(TRANSFER_RUNS)
 
 
 def model_name(wildcards):
+    """The model that writes a run's completions (a transfer run's target)."""
+    if wildcards.model in TRANSFER_RUNS:
+        return TRANSFER_RUNS[wildcards.model]["target"]
     return MODEL_BY_SLUG[wildcards.model]
+
+
+def card_path(wildcards):
+    return f"results/models/{slug(model_name(wildcards))}/card.json"
 
 
 def spec(wildcards):
@@ -54,6 +67,52 @@ def potential_runs():
 
 def potential_tables():
     return [f"results/potentials/{m}/{d}.parquet" for m, d in potential_runs()]
+
+
+def transfer_runs():
+    return sorted((run, d) for run, pair in TRANSFER_RUNS.items() for d in pair["datasets"])
+
+
+def transfer_run_labels():
+    """For each transfer run and dataset: the names the tables and the report show."""
+    return [
+        {"source": TRANSFER_RUNS[run]["source"], "target": TRANSFER_RUNS[run]["target"], "dataset": d}
+        for run, d in transfer_runs()
+    ]
+
+
+def transfer_tables():
+    return ["results/tables/transfer.csv"] if TRANSFER_RUNS else []
+
+
+def transfer_pair(wildcards):
+    return TRANSFER_RUNS[wildcards.model]
+
+
+def transfer_inputs(wildcards):
+    """Problems, the target's card, the source's traces (and card) unless it is an imported
+    text set, and the target's own traces for the `own` control."""
+    pair = TRANSFER_RUNS[wildcards.model]
+    target = slug(pair["target"])
+    inputs = {
+        "problems": f"results/problems/{wildcards.dataset}.parquet",
+        "target_card": f"results/models/{target}/card.json",
+    }
+    if pair["source"] not in IMPORTED:
+        source = slug(pair["source"])
+        inputs["source_traces"] = f"results/traces/{source}/{wildcards.dataset}.parquet"
+        inputs["source_card"] = f"results/models/{source}/card.json"
+    if "own" in TRANSFER["conditions"]:
+        inputs["own_traces"] = f"results/traces/{target}/{wildcards.dataset}.parquet"
+    return inputs
+
+
+def transfer_imported_spec(wildcards):
+    return IMPORTED.get(TRANSFER_RUNS[wildcards.model]["source"])
+
+
+def transfer_n(wildcards):
+    return TRANSFER["n"] or config["rollouts"]["n"]
 
 
 def shard_files(kind):

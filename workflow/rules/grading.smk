@@ -1,6 +1,6 @@
 rule grade:
     input:
-        card="results/models/{model}/card.json",
+        card=card_path,
         problems=problems_table,
         prefixes="results/prefixes/{model}/{dataset}.parquet",
         rollouts="results/rollouts/{model}/{dataset}/shard-{shard}.parquet",

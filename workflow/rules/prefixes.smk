@@ -4,6 +4,8 @@ rule cut_prefixes:
         traces="results/traces/{model}/{dataset}.parquet",
     output:
         "results/prefixes/{model}/{dataset}.parquet",
+    wildcard_constraints:
+        model=MODEL_RUN,
     params:
         settings=config["prefixes"],
     log:

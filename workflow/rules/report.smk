@@ -9,6 +9,8 @@ rule plot_potentials:
             category="Potential curves",
             subcategory="{model} / {dataset}",
         ),
+    wildcard_constraints:
+        model=MODEL_RUN,
     params:
         max_curves=config["report"]["max_curves"],
     log:
@@ -19,6 +21,30 @@ rule plot_potentials:
         "../scripts/plot_potentials.py"
 
 
+rule plot_transfer:
+    input:
+        table="results/tables/transfer.csv",
+        potentials="results/potentials/{model}/{dataset}.parquet",
+    output:
+        report(
+            directory("results/report/figures/{model}/{dataset}"),
+            patterns=["{name}.png"],
+            caption="../../report/transfer.rst",
+            category="Transfer",
+            subcategory="{model} / {dataset}",
+        ),
+    wildcard_constraints:
+        model=TRANSFER_RUN,
+    params:
+        pair=transfer_pair,
+    log:
+        "logs/plot_transfer/{model}/{dataset}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/plot_transfer.py"
+
+
 rule report:
     input:
         potentials=potential_tables(),
@@ -26,6 +52,8 @@ rule report:
         problems=[f"results/problems/{problems_of(d)}.parquet" for m, d in potential_runs()],
         cards=[f"results/models/{m}/card.json" for m, d in potential_runs()],
         figures=[f"results/report/figures/{m}/{d}" for m, d in potential_runs()],
+        transfer_table=transfer_tables(),
+        transfer_figures=[f"results/report/figures/{run}/{d}" for run, d in transfer_runs()],
     output:
         report(
             "results/report/index.html",
@@ -34,6 +62,7 @@ rule report:
         ),
     params:
         runs=potential_runs(),
+        transfer_runs=transfer_run_labels(),
         max_curves=config["report"]["max_curves"],
     log:
         "logs/report/report.log",

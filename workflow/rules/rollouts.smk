@@ -1,6 +1,6 @@
 rule rollout:
     input:
-        card="results/models/{model}/card.json",
+        card=card_path,
         prefixes="results/prefixes/{model}/{dataset}.parquet",
     output:
         "results/rollouts/{model}/{dataset}/shard-{shard}.parquet",

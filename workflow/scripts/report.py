@@ -7,7 +7,10 @@ def main(smk):
     report_job([Run(m, d) for m, d in smk.params.runs], list(smk.input.potentials),
                list(smk.input.traces), list(smk.input.problems), list(smk.input.cards),
                list(smk.input.figures), smk.output[0], config=smk.config,
-               max_curves=smk.params.max_curves)
+               max_curves=smk.params.max_curves,
+               transfer_table=smk.input.transfer_table[0] if smk.input.transfer_table else None,
+               transfer_runs=smk.params.transfer_runs,
+               transfer_figure_dirs=list(smk.input.transfer_figures))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,206 @@
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from cot_potential.transfer import (
+    SourceText, build_prefixes, cut_source, derangement, flag_answer_leaks, place,
+    shuffle_sentences, snap_to_whitespace, states_gold, strip_thinking_tags, word_ends,
+)
+from cot_potential.unlocks import summarize, unsolved_alone
+
+CONFIGS = Path(__file__).parent / "data" / "tokenizer_configs"
+PROMPT = {"version": 1, "system": "Solve it.", "user": "{problem}"}
+
+
+def template_tokenizer(name: str) -> PreTrainedTokenizerFast:
+    """A tokenizer with a real model's chat template and special tokens (no real vocabulary:
+    only the rendered text matters for prompt assembly)."""
+    config = json.loads((CONFIGS / name / "tokenizer_config.json").read_text())
+    specials = [t for t in (config.get("bos_token"), config.get("eos_token")) if t]
+    vocab = {"[UNK]": 0, **{t: i + 1 for i, t in enumerate(specials)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=config.get("bos_token"),
+                                   eos_token=config.get("eos_token"), unk_token="[UNK]",
+                                   chat_template=config["chat_template"])
+
+
+def card(thinking=False, placement=None, kwargs=None):
+    return {"name": "t", "prompt": PROMPT, "chat_template_kwargs": kwargs or {}, "thinking": thinking,
+            "placement": placement, "max_tokens": 100}
+
+
+def whole_conversation(tok, c, problem, assistant_content):
+    messages = [{"role": "system", "content": PROMPT["system"]}, {"role": "user", "content": problem},
+                {"role": "assistant", "content": assistant_content}]
+    return tok.apply_chat_template(messages, tokenize=False, **c["chat_template_kwargs"])
+
+
+COT = "First add 3 and 4 to get 7. Then double it: 14."
+REST = " So the answer is \\boxed{14}."
+
+
+@pytest.mark.parametrize(("name", "c", "full_content"), [
+    ("llama-3.1-8b-instruct", card(), COT + REST),
+    ("qwen3-0.6b", card(thinking=True, kwargs={"enable_thinking": True}),
+     "<think>\n" + COT + "\n</think>\n\nThe answer is \\boxed{14}."),
+    ("qwen3-0.6b", card(thinking=True, placement="answer", kwargs={"enable_thinking": True}),
+     "<think>\n\n</think>\n\n" + COT + REST),
+    ("qwen3-0.6b", card(thinking=True, placement="answer", kwargs={"enable_thinking": False}),
+     COT + REST),
+])
+def test_placed_prefix_is_a_string_prefix_of_the_templates_own_rendering(name, c, full_content):
+    tok = template_tokenizer(name)
+    prompt, assistant = place(tok, c, "What is (3+4)*2?", COT)
+    whole = whole_conversation(tok, c, "What is (3+4)*2?", full_content)
+    assert whole.startswith(prompt + assistant), (prompt + assistant, whole)
+    assert COT in assistant and whole.count("assistant") == (prompt + assistant).count("assistant")
+
+
+def test_placement_in_smollm2s_real_template(smollm2_tokenizer):
+    c = card()
+    prompt, assistant = place(smollm2_tokenizer, c, "What is 3+4?", COT)
+    whole = whole_conversation(smollm2_tokenizer, c, "What is 3+4?", COT + REST)
+    assert whole.startswith(prompt + assistant) and prompt.endswith("<|im_start|>assistant\n")
+    assert "<|im_end|>" not in assistant
+
+
+def test_think_placement_needs_a_thinking_target():
+    with pytest.raises(ValueError, match="does not think"):
+        place(template_tokenizer("llama-3.1-8b-instruct"), card(placement="think"), "q", COT)
+
+
+def test_snapping_to_whitespace_records_the_units_kept():
+    text = "alpha beta gamma delta"
+    ends = (2, 5, 8, 10, 13, 16, 19, 22)  # two units per word
+    assert snap_to_whitespace(text, ends, 3) == (10, 4)  # "alpha beta": 8 is closer to 10 than to 5
+    assert snap_to_whitespace(text, ends, 1) == (5, 2)
+    assert snap_to_whitespace(text, ends, 0) == (0, 0)
+    assert snap_to_whitespace(text, ends, 99) == (22, 8)
+
+
+def test_cut_source_by_fraction():
+    text = "one two three four five six seven eight nine ten"
+    src = SourceText("p", 0, text, word_ends(text), True)
+    cut, kept = cut_source(src, 0.3)
+    assert cut == "one two three" and kept == 3
+
+
+def test_thinking_tags_are_stripped():
+    assert strip_thinking_tags("<think>\nhmm 3+4=7\n</think>\n\nSo \\boxed{7}") == "hmm 3+4=7\n\n\nSo \\boxed{7}"
+
+
+def test_derangement_has_no_fixed_point_and_is_seeded():
+    ids = [f"p{i}" for i in range(12)]
+    d = derangement(ids, 3)
+    assert sorted(d) == sorted(d.values()) == sorted(ids)
+    assert all(k != v for k, v in d.items())
+    assert d == derangement(list(reversed(ids)), 3) and d != derangement(ids, 4)
+    with pytest.raises(ValueError):
+        derangement(["only"], 0)
+
+
+def test_shuffled_prefixes_keep_the_words_in_another_order():
+    rng = random.Random(0)
+    for text, unit in [("First step. Second step! Third step? Fourth.", "sentence"),
+                       ("Eva has 8 apples, she gets 2 more and so she has", "clause"),
+                       ("Eva has 8 apples", "word")]:
+        out, used = shuffle_sentences(text, rng)
+        assert used == unit and out != text and sorted(out.split()) == sorted(text.split())
+    assert shuffle_sentences("Hmm", rng) == ("Hmm", "none")
+
+
+def test_states_gold():
+    assert states_gold("so 3 + 4 = 7 apples", "7")
+    assert not states_gold("so 3 + 4 = 17 apples", "7")
+    assert not states_gold("x = 7.5", "7")
+    assert states_gold("a total of 1,234 apples", "1234")
+    assert not states_gold("\\frac{1}{2}", "\\frac{1}{2}")  # not a number: only boxed answers count
+
+
+def _sources(ids, correct=True):
+    out = []
+    for i, pid in enumerate(ids):
+        text = f"Problem {pid} needs {i} steps. We add things up carefully. The result is {i}."
+        out.append(SourceText(pid, 0, text, word_ends(text), correct))
+    return out
+
+
+def test_build_prefixes_conditions_counts_and_budgets(smollm2_tokenizer):
+    ids = ["a", "b", "c"]
+    problems = pd.DataFrame({"problem_id": ids, "problem": ["q a", "q b", "q c"], "answer": ["1", "2", "3"]})
+    prefixes = build_prefixes(problems, _sources(ids), _sources(ids, correct=False), smollm2_tokenizer,
+                              card(), fractions=[0.0, 0.5, 1.0], conditions=["source", "own", "reasonless", "shuffled"],
+                              n=4, alone_factor=4, seed=1)
+    per = prefixes.groupby("condition").size().to_dict()
+    assert per == {"alone": 3, "floor": 3, "source": 6, "own": 6, "reasonless": 6, "shuffled": 6}
+    assert prefixes.loc[prefixes["condition"] == "alone", "n"].eq(16).all()
+    assert prefixes.loc[prefixes["condition"] != "alone", "n"].eq(4).all()
+    assert prefixes["prefix_id"].is_unique
+    reasonless = prefixes[prefixes["condition"] == "reasonless"]
+    assert (reasonless["donor_problem_id"] != reasonless["problem_id"]).all()
+    source = prefixes[prefixes["condition"] == "source"].set_index(["problem_id", "fraction"])
+    for row in reasonless.to_dict("records"):
+        assert abs(row["prefix_units"] - source.loc[(row["problem_id"], row["fraction"]), "prefix_units"]) <= 2
+    full = source.xs(1.0, level="fraction")
+    assert (full["actual_fraction"] == 1.0).all()
+    own = prefixes[prefixes["condition"] == "own"]
+    assert own["trace_correct"].eq(False).all() and source["trace_correct"].eq(True).all()
+    for row in prefixes.to_dict("records"):
+        assert row["max_tokens"] == 100 - len(smollm2_tokenizer.encode(row["prefix_text"], add_special_tokens=False)) or row["max_tokens"] == 1
+        assert smollm2_tokenizer.decode(row["prompt_token_ids"]).endswith(row["prefix_text"])
+
+
+def test_answer_leaks_are_flagged():
+    prefixes = pd.DataFrame({"problem_id": ["a", "a", "a"],
+                             "prefix_text": ["we add", "3 + 4 = 7 so", "so \\boxed{\\frac{14}{2}}"]})
+    problems = pd.DataFrame({"problem_id": ["a"], "problem": ["q"], "answer": ["7"]})
+
+    def verify(pairs):
+        return ["correct" if b == "\\frac{14}{2}" else "incorrect" for _, b in pairs]
+
+    assert flag_answer_leaks(prefixes, problems, verify).tolist() == [False, True, True]
+
+
+def _potentials():
+    rows = []
+    # problem a: solved alone; b, c: unsolved alone (0 of 16). The source unlocks b at f=0.5.
+    for pid, alone in (("a", 10), ("b", 0), ("c", 0)):
+        rows.append({"problem_id": pid, "condition": "alone", "fraction": 0.0, "n_correct": alone,
+                     "n_samples": 16, "n_no_answer": 0, "trace_correct": None, "answer_leak": False,
+                     "actual_fraction": 0.0})
+        rows.append({"problem_id": pid, "condition": "floor", "fraction": 0.0, "n_correct": 2 if pid == "a" else 0,
+                     "n_samples": 4, "n_no_answer": 1, "trace_correct": None, "answer_leak": False,
+                     "actual_fraction": 0.0})
+        rows.append({"problem_id": pid, "condition": "source", "fraction": 0.5,
+                     "n_correct": {"a": 4, "b": 2, "c": 0}[pid], "n_samples": 4, "n_no_answer": 0,
+                     "trace_correct": pid != "c", "answer_leak": pid == "a", "actual_fraction": 0.48})
+    df = pd.DataFrame(rows)
+    df["potential"] = df["n_correct"] / df["n_samples"]
+    return df
+
+
+def test_unsolved_alone_comes_from_the_independent_batch():
+    assert unsolved_alone(_potentials()).to_dict() == {"a": False, "b": True, "c": True}
+
+
+def test_unlock_summary():
+    table = summarize(_potentials(), source="s", target="t", dataset="d", n_boot=200)
+    row = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'all' and leak_filter == 'all'").iloc[0]
+    assert row.n_problems == 3 and row.n_unsolved_alone == 2
+    assert row.unlocked_rate == pytest.approx(0.5)
+    assert row.mean_potential == pytest.approx((1 + 0.5 + 0) / 3)
+    assert row.mean_potential_unsolved == pytest.approx(0.25)
+    assert row.answer_leak_rate == pytest.approx(1 / 3)
+    assert row.mean_potential_ci_low <= row.mean_potential <= row.mean_potential_ci_high
+    floor = table.query("condition == 'source' and fraction == 0 and leak_filter == 'all'").iloc[0]
+    assert floor.unlocked_rate == 0 and floor.no_answer_rate == pytest.approx(0.25)
+    no_leak = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'all' and leak_filter == 'no_leak'").iloc[0]
+    assert no_leak.n_problems == 2
+    correct = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'correct' and leak_filter == 'all'").iloc[0]
+    assert correct.n_problems == 2

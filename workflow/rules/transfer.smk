@@ -1,0 +1,41 @@
+rule transfer_prefixes:
+    input:
+        unpack(transfer_inputs),
+    output:
+        "results/prefixes/{model}/{dataset}.parquet",
+    wildcard_constraints:
+        model=TRANSFER_RUN,
+    params:
+        pair=transfer_pair,
+        imported=transfer_imported_spec,
+        conditions=TRANSFER["conditions"],
+        alone_factor=TRANSFER["alone_factor"],
+        n=transfer_n,
+        seed=job_seed("transfer"),
+        grading=config["grading"],
+    log:
+        "logs/transfer_prefixes/{model}/{dataset}.log",
+    conda:
+        "../../envs/engine.yaml"
+    script:
+        "../scripts/transfer_prefixes.py"
+
+
+rule transfer_table:
+    input:
+        [f"results/potentials/{run}/{dataset}.parquet" for run, dataset in transfer_runs()],
+    output:
+        report(
+            "results/tables/transfer.csv",
+            caption="../../report/transfer.rst",
+            category="Transfer",
+        ),
+    params:
+        runs=transfer_run_labels(),
+        seed=config["seed"],
+    log:
+        "logs/transfer_table/transfer_table.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/transfer_table.py"
