@@ -97,3 +97,23 @@ def test_a_different_seed_changes_the_sampled_text(tiny_run, tmp_path, resources
     before = table(tiny_run, "traces")["text"].tolist()
     after = pd.read_parquet(tmp_path / "results/traces" / MODEL / f"{DATASET}.parquet")["text"].tolist()
     assert before != after
+
+
+def test_transfer_table_has_every_condition_and_the_prefixes_sit_in_the_targets_turn(tiny_run):
+    table = pd.read_csv(tiny_run / "results/tables/transfer.csv")
+    assert set(table["condition"]) == {"source", "own", "reasonless", "shuffled"}
+    assert set(table["fraction"]) == {0.0, 0.5}
+    assert (table["n_problems"] <= 3).all() and table["mean_potential"].between(0, 1).all()
+    prefixes = pd.read_parquet(tiny_run / "results/prefixes/transfer.self" / f"{DATASET}.parquet")
+    assert prefixes.groupby("condition")["n"].first().to_dict() == {
+        "alone": 8, "floor": 2, "own": 2, "reasonless": 2, "shuffled": 2, "source": 2}
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_run / "resources/models/smollm2-135m-instruct")
+    for row in prefixes.to_dict("records"):
+        text = tok.decode(row["prompt_token_ids"])
+        assert text.endswith("<|im_start|>assistant\n" + row["prefix_text"])
+    pot = pd.read_parquet(tiny_run / "results/potentials/transfer.self" / f"{DATASET}.parquet")
+    assert (pot["n_samples"] == pot["condition"].map({"alone": 8}).fillna(2)).all()
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert 'id="transfer"' in html and "figures/transfer.self/arith/curves.png" in html

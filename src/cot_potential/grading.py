@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,7 +226,7 @@ class GraderPool:
 
 
 def grade_texts(
-    texts: Sequence[str],
+    texts: Iterable[str],
     golds: Sequence[str],
     finish_reasons: Sequence[str | None],
     pool: GraderPool,
@@ -234,7 +234,12 @@ def grade_texts(
     stop_strings: tuple[str, ...] = (),
     thinking: bool = False,
 ) -> pd.DataFrame:
-    """Extract and grade many assistant texts: columns ``answer, answer_key, extraction, verdict``."""
+    """Extract and grade many assistant texts: columns ``answer, answer_key, extraction, verdict``.
+
+    ``texts`` may be a generator: only the extracted answers are kept, so a shard of long
+    completions (prefix + completion of a thinking model can be ~100 kB each) is never held
+    in memory as full texts.
+    """
     extractions = [
         extract_answer(t, finish_reason=f, stop_strings=stop_strings, thinking=thinking,
                        unboxed=pool.settings.unboxed)
@@ -253,7 +258,7 @@ def grade_texts(
     )
 
 
-def grade_completions(kind: str, texts: Sequence[str], problems: pd.DataFrame,
+def grade_completions(kind: str, texts: Iterable[str], problems: pd.DataFrame,
                       finish_reasons: Sequence[str | None], *, card: dict[str, Any],
                       settings: GradingSettings) -> pd.DataFrame:
     """Grade assistant texts against their problems (``problems`` is row-aligned with ``texts``).
@@ -263,7 +268,7 @@ def grade_completions(kind: str, texts: Sequence[str], problems: pd.DataFrame,
     returns the same columns: ``answer, answer_key, extraction, verdict``.
     """
     if kind != "math":
-        return _other_grader(kind).grade(texts, problems, finish_reasons, card=card, settings=settings)
+        return _other_grader(kind).grade(list(texts), problems, finish_reasons, card=card, settings=settings)
     with GraderPool(settings) as pool:
         return grade_texts(texts, problems["answer"].tolist(), finish_reasons, pool,
                            stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
@@ -323,7 +328,7 @@ def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_p
     prefixes = read_table(prefixes_path).set_index("prefix_id")
     problems = read_table(problems_path).set_index("problem_id")
     owner = prefixes.loc[rollouts["prefix_id"]]
-    texts = [p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"])]
+    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
     graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
                                rollouts["finish_reason"].tolist(), card=card,
                                settings=GradingSettings.from_config(settings))
