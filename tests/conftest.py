@@ -16,6 +16,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 WEIGHTS = "smollm2-135m-instruct"
 
+# Subprocesses (Snakemake, its jobs, grading workers) import the package of *this* checkout,
+# whichever checkout the environment was installed from.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p
+)
+
 
 def shared_file(name: str) -> Path:
     path = SHARED_DATA / name
