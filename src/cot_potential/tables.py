@@ -64,16 +64,24 @@ def provenance_path(path: str | os.PathLike) -> Path:
 def write_table(
     df: pd.DataFrame, path: str | os.PathLike, provenance: dict[str, Any] | None = None
 ) -> Path:
-    """Write a parquet or CSV table atomically, and its provenance sidecar if given."""
+    """Write a parquet or CSV table atomically, and its provenance sidecar if given.
+
+    The sidecar is written first: a table under its final name always has its own
+    provenance next to it, even if the job is killed between the two writes.
+    """
     path = Path(path)
-    if path.suffix == ".parquet":
-        atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
-    elif path.suffix == ".csv":
-        atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
-    else:
+    if path.suffix not in (".parquet", ".csv"):
         raise ValueError(f"unsupported table format: {path} (use .parquet or .csv)")
+
+    def write(tmp: Path) -> None:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False)
+
     if provenance is not None:
         write_json(provenance_path(path), provenance)
+    atomic_write(path, write)
     return path
 
 
