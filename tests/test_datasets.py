@@ -1,5 +1,6 @@
 import json
 
+import pandas as pd
 import pytest
 
 from conftest import shared_file
@@ -76,3 +77,79 @@ def test_synthetic_two_steps_and_knob_validation():
         Difficulty(min_operand=5, max_operand=2)
     with pytest.raises(ValueError):
         Difficulty(operations=("div",))
+
+
+def test_aime2025_reject_names_every_mangled_record():
+    spec = {"loader": "jsonl", "path": str(shared_file("aime2025.jsonl")), "fields": {"id": "id"},
+            "control_characters": "reject"}
+    with pytest.raises(DatasetError) as err:
+        load_problems(spec, "a25")
+    message = str(err.value)
+    assert "3 records rejected" in message
+    lines = [i for i, line in enumerate(shared_file("aime2025.jsonl").read_text().splitlines(), 1)
+             if "\f" in json.loads(line)["problem"] or "\t" in json.loads(line)["problem"]]
+    assert len(lines) == 3
+    for lineno in lines:
+        assert f"aime2025.jsonl:{lineno}: problem contains control characters" in message
+    assert "'\\x0c'" in message and "'\\t'" in message
+
+
+def test_aime2025_keep_leaves_the_control_characters():
+    spec = {"loader": "jsonl", "path": str(shared_file("aime2025.jsonl")), "fields": {"id": "id"},
+            "control_characters": "keep"}
+    df = load_problems(spec, "a25").set_index("problem_id")
+    assert "\f" in df.loc["18", "problem"] and "\t" in df.loc["19", "problem"]
+
+
+BAD_RECORDS = [
+    (b'{"problem": "1+1", "answer": "2"}\n{"problem": ["1+1"], "answer": "2"}\n', r"bad.jsonl:2: problem has type list"),
+    (b'{"problem": "1+1", "answer": {"value": 2}}\n', r"bad.jsonl:1: answer has type dict"),
+    (b'{"problem": "1+1", "answer": true}\n', r"bad.jsonl:1: answer is True"),
+    (b'{"problem": "1+1", "answer": null}\n', r"bad.jsonl:1: answer is None"),
+    (b'{"problem": "1+1", "answer": NaN}\n', r"bad.jsonl:1: answer is nan, expected text or a finite number"),
+    (b'{"problem": "1+1", "answer": "2"}\n\n{"problem": "1+2", "answer": "3"\n', r"bad.jsonl:3: not valid JSON"),
+    (b'["1+1", "2"]\n', r"bad.jsonl:1: expected a JSON object, got list"),
+    (b'{"problem": "1+1", "answer": "2"}\n{"problem": "caf\xe9", "answer": "3"}\n', r"bad.jsonl:2: not valid UTF-8 \(byte 0xe9"),
+    (b'{"problem": "x\\ud800y", "answer": "3"}\n', r"bad.jsonl:1: problem is not valid Unicode text \(lone surrogate"),
+    (b'{"problem": "   ", "answer": "3"}\n', r"bad.jsonl:1: problem is empty"),
+    (b'{"id": "a", "problem": "1", "answer": "1"}\n{"id": "a", "problem": "2", "answer": "2"}\n',
+     r"bad.jsonl:2: duplicate problem id 'a'"),
+    (b'{"problem": "1+1", "answer": "#### 2"}\n{"problem": "1+2", "answer": "three"}\n',
+     r"bad.jsonl:2: answer does not match"),
+    (b'\n\n', r"dataset 'bad' has no records"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_RECORDS, ids=[m.split(": ")[-1][:30] for _, m in BAD_RECORDS])
+def test_every_bad_record_is_named(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    spec = {"loader": "jsonl", "path": str(path), "fields": {"id": "id" if b'"id"' in content else None}}
+    if b"####" in content:
+        spec["answer_pattern"] = "####\\s*(.+)$"
+    with pytest.raises(DatasetError, match=message):
+        load_problems(spec, "bad")
+
+
+def test_nul_bytes_are_repaired_with_a_warning_or_rejected(tmp_path, caplog):
+    path = tmp_path / "nul.jsonl"
+    path.write_text('{"problem": "1\\u0000+1", "answer": "2"}\n')
+    assert load_problems({"loader": "jsonl", "path": str(path)}, "nul").loc[0, "problem"] == "1+1"
+    with pytest.raises(DatasetError, match=r"nul.jsonl:1: problem contains control characters \['\\x00'\]"):
+        load_problems({"loader": "jsonl", "path": str(path), "control_characters": "reject"}, "nul")
+
+
+def test_imported_trace_files_are_validated_record_by_record(tmp_path):
+    from cot_potential.traces import imported_texts
+
+    problems = pd.DataFrame({"problem_id": ["a", "b"], "problem": ["1", "2"], "answer": ["1", "2"]})
+    path = tmp_path / "traces.jsonl"
+    path.write_text('{"problem_id": "a", "text": "so \\\\boxed{1}"}\n{"problem_id": "zz", "text": "x"}\n')
+    texts = imported_texts({"path": str(path)}, problems)
+    assert texts.to_dict("records") == [{"problem_id": "a", "text": "so \\boxed{1}"}]
+    path.write_text('{"problem_id": "a", "text": "ok"}\n{"problem_id": "b", "txt": "typo"}\n')
+    with pytest.raises(DatasetError, match=r"traces.jsonl:2: missing field 'text'"):
+        imported_texts({"path": str(path)}, problems)
+    path.write_text('{"problem_id": 7, "text": null}\n')
+    with pytest.raises(DatasetError, match=r"traces.jsonl:1: text is None"):
+        imported_texts({"path": str(path)}, problems)

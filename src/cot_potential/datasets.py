@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -47,8 +48,15 @@ def has_bad_control_characters(text: str) -> bool:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
+    # Read bytes and decode line by line, so invalid UTF-8 names its line.
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DatasetError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})"
+                ) from err
             if not line.strip():
                 continue
             try:
@@ -63,13 +71,38 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 def _as_text(value: Any, what: str, where: str) -> str:
     if isinstance(value, bool) or value is None:
         raise DatasetError(f"{where}: {what} is {value!r}, expected text or a number")
+    if isinstance(value, float) and not math.isfinite(value):  # json accepts NaN and Infinity
+        raise DatasetError(f"{where}: {what} is {value!r}, expected text or a finite number")
     if isinstance(value, (int, float)):
         value = str(value)
     if not isinstance(value, str):
         raise DatasetError(f"{where}: {what} has type {type(value).__name__}, expected text")
     if not value.strip():
         raise DatasetError(f"{where}: {what} is empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate from a JSON escape such as "\ud800"
+        raise DatasetError(f"{where}: {what} is not valid Unicode text "
+                           f"(lone surrogate {value[err.start]!r} at position {err.start})") from err
     return value
+
+
+def read_text_fields(path: str | Path, fields: dict[str, str]) -> pd.DataFrame:
+    """A JSONL file as a table of text columns (``column -> source field``), every record
+    validated (field present, non-empty valid text), errors naming ``file:line``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"no file at {path}")
+    rows = []
+    for lineno, record in _read_jsonl(path):
+        where = f"{path}:{lineno}"
+        row = {}
+        for column, key in fields.items():
+            if key not in record:
+                raise DatasetError(f"{where}: missing field {key!r} (has {sorted(record)})")
+            row[column] = _as_text(record[key], key, where)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(fields))
 
 
 def normalize_records(
@@ -83,7 +116,7 @@ def normalize_records(
     pattern = re.compile(spec["answer_pattern"], re.S) if spec.get("answer_pattern") else None
     on_control = spec.get("control_characters", "repair")
     metadata = list(spec.get("metadata", []))
-    rows, seen = [], set()
+    rows, seen, rejected = [], set(), []
     for index, (where, record) in enumerate(records):
         for key in (fields["problem"], fields["answer"]) + ((fields["id"],) if fields["id"] else ()):
             if key not in record:
@@ -104,9 +137,9 @@ def normalize_records(
         fixed = []
         for column, value in (("problem", problem), ("answer", answer)):
             if has_bad_control_characters(value):
-                if on_control == "reject":
+                if on_control == "reject":  # collected: one error names every bad record
                     found = sorted(set(_MANGLED.findall(value) + _CONTROL.findall(value)))
-                    raise DatasetError(f"{where}: {column} contains control characters {found!r}")
+                    rejected.append(f"{where}: {column} contains control characters {found!r}")
                 if on_control == "repair":
                     repaired = repair_control_characters(value)
                     if repaired != value:
@@ -117,6 +150,9 @@ def normalize_records(
         for key in metadata:
             row[key] = record.get(key)
         rows.append(row)
+    if rejected:
+        raise DatasetError(f"dataset {name!r}: {len(rejected)} records rejected "
+                           "(control_characters: reject):\n" + "\n".join(rejected))
     if not rows:
         raise DatasetError(f"dataset {name!r} has no records")
     return pd.DataFrame(rows)
@@ -166,5 +202,7 @@ def problems_job(spec: dict[str, Any], name: str, out: str, config: dict[str, An
     from .tables import write_table
 
     problems = load_problems(spec, name)
-    write_table(problems, out, provenance(config, dataset=name, spec=spec, n_problems=len(problems)))
+    seed = spec.get("seed") if spec.get("loader") == "synthetic" else spec.get("sample_seed")
+    write_table(problems, out, provenance(config, dataset=name, spec=spec, n_problems=len(problems),
+                                          **({"seed": seed} if seed is not None else {})))
     log.info("dataset %s: %d problems", name, len(problems))

@@ -117,10 +117,10 @@ def imported_texts(spec: dict[str, Any], problems: pd.DataFrame) -> pd.DataFrame
     if "field" in spec:
         texts = problems[["problem_id", spec["field"]]].rename(columns={spec["field"]: "text"})
     else:
+        from .datasets import read_text_fields
+
         fields = {"problem_id": "problem_id", "text": "text", **spec.get("fields", {})}
-        texts = pd.read_json(spec["path"], lines=True, dtype={fields["problem_id"]: str})
-        texts = texts[[fields["problem_id"], fields["text"]]]
-        texts.columns = ["problem_id", "text"]
+        texts = read_text_fields(spec["path"], fields)
     texts = texts[texts["problem_id"].isin(problems["problem_id"]) & texts["text"].notna()]
     return texts.reset_index(drop=True)
 
