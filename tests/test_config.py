@@ -1,8 +1,9 @@
 import copy
 
 import pytest
+import yaml
 
-from conftest import REPO, load_config
+from conftest import REPO, load_config, shared_file, snakemake
 from cot_potential.config import ConfigError, validate
 
 
@@ -57,3 +58,172 @@ def test_wrong_configs_are_rejected_naming_the_problem(default, path, value, mes
 def test_unknown_top_level_key(default):
     with pytest.raises(ConfigError, match="rolouts"):
         validate({**default, "rolouts": {"n": 4}})
+
+
+# ------------------------------------------------------------------ the schema itself
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+# Objects whose keys are free by design: chat template variables are the template's own.
+FREE_FORM = {"config.models.<name>.chat_template_kwargs"}
+RANGE_KEYWORDS = ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum", "enum")
+
+
+def _resolve(node):
+    while "$ref" in node:
+        target = SCHEMA["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _types(node):
+    kind = node.get("type")
+    return set(kind) if isinstance(kind, list) else {kind}
+
+
+def schema_keys(node=SCHEMA, path="config"):
+    """Every key the schema allows, with its (resolved) schema: properties, the value schema of
+    named entries (``<name>``) and the items of arrays of objects (``[]``)."""
+    node = _resolve(node)
+    yield path, node
+    if "object" in _types(node):
+        for key, sub in node.get("properties", {}).items():
+            yield from schema_keys(sub, f"{path}.{key}")
+        if isinstance(node.get("additionalProperties"), dict):
+            yield from schema_keys(node["additionalProperties"], f"{path}.<name>")
+    if "array" in _types(node) and "object" in _types(_resolve(node.get("items", {}))):
+        yield from schema_keys(node["items"], f"{path}[]")
+
+
+def test_schema_walk_sees_the_whole_schema():
+    keys = dict(schema_keys())
+    assert len(keys) > 100
+    for path in ("config.rollouts.n", "config.models.<name>.sampling.max_tokens",
+                 "config.transfer.pairs[].fractions", "config.datasets.<name>.hub.revision"):
+        assert path in keys
+
+
+@pytest.mark.parametrize(("path", "node"), list(schema_keys()), ids=[p for p, _ in schema_keys()])
+def test_every_schema_key_has_type_range_and_description(path, node):
+    assert node.get("type") is not None or "enum" in node, f"{path} has no type"
+    assert node.get("description", "").strip(), f"{path} has no description"
+    kinds = _types(node)
+    if kinds & {"integer", "number"}:
+        assert any(k in node for k in RANGE_KEYWORDS), f"{path} is a number without a range"
+    if "object" in kinds and path not in FREE_FORM:
+        # Unknown keys are rejected: either a closed set of properties, or named entries
+        # whose values are themselves checked.
+        extra = node.get("additionalProperties", True)
+        assert extra is False or isinstance(extra, dict), f"{path} accepts unknown keys"
+    if "array" in kinds:
+        assert "items" in node, f"{path} is an array without an item schema"
+
+
+def test_unknown_keys_are_rejected_at_every_level(default):
+    """For each closed object of the schema that the default config has, an extra key fails
+    and the message names it."""
+    checked = 0
+    for path, node in schema_keys():
+        if node.get("additionalProperties") is not False or "<name>" in path or "[]" in path:
+            continue
+        parts = path.split(".")[1:]
+        target = default
+        for part in parts:
+            target = target.get(part) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        wrong = mutate(default, tuple(parts) + ("bogus_key",), 1)
+        with pytest.raises(ConfigError, match="bogus_key"):
+            validate(wrong)
+        checked += 1
+    assert checked >= 8
+
+
+# ------------------------------------------------- misspelt names fail before any job starts
+
+GSM8K_SPEC = {"loader": "jsonl", "fields": {"problem": "question"}, "answer_pattern": "####\\s*(.+)$"}
+
+MISSPELT = [
+    # (mutation, the key the message must name, a fragment of the message)
+    (("models", "smollm2-oneshot", "weights"), "smollm2-135m-instruc",
+     "models.smollm2-oneshot.weights", "did you mean 'smollm2-135m-instruct'"),
+    (("transfer", "pairs", 0, "target"), "smollm2-zershot",
+     "transfer.pairs[0].target", "did you mean 'smollm2-zeroshot'"),
+    (("transfer", "pairs", 0, "source"), "smollm2-onesht",
+     "transfer.pairs[0].source", "did you mean 'smollm2-oneshot'"),
+    (("transfer", "pairs", 0, "datasets"), ["arth"], "transfer.pairs[0].datasets", "unknown dataset 'arth'"),
+    (("datasets", "gsm"), {**GSM8K_SPEC, "path": "no/such/file.jsonl"}, "datasets.gsm.path", "no file at"),
+    (("datasets", "gsm"), {**GSM8K_SPEC, "fields": {"problem": "questoin"}},
+     "datasets.gsm.fields.problem", "did you mean 'question'"),
+    (("datasets", "gsm"), {**GSM8K_SPEC, "fields": {"problem": "question", "id": "uid"}},
+     "datasets.gsm.fields.id", "'uid' is not in the records"),
+    (("seed",), -1, "config key seed", "minimum"),
+    (("engine", "cpu_kvcache_gib"), 0, "config key engine.cpu_kvcache_gib", "exclusiveMinimum"),
+    (("prefixes", "mode"), "fractions", "config key prefixes.mode", "is not one of"),
+    (("datasets", "arith", "sample_seed"), -3, "config key datasets.arith.sample_seed", "minimum"),
+    (("report", "max_curves"), 2.5, "config key report.max_curves", "is not of type 'integer'"),
+]
+
+
+def _with_gsm_path(config, value):
+    if isinstance(value, dict) and value.get("loader") == "jsonl" and "path" not in value:
+        value = {**value, "path": str(shared_file("gsm8k_test.jsonl"))}
+    return value
+
+
+@pytest.mark.parametrize(("path", "value", "key", "message"), MISSPELT,
+                         ids=[".".join(map(str, m[0])) + f"={m[1]!r}"[:30] for m in MISSPELT])
+def test_misspelt_names_and_fields_fail_naming_the_key(default, path, value, key, message):
+    with pytest.raises(ConfigError) as err:
+        validate(mutate(default, path, _with_gsm_path(default, value)))
+    assert key in str(err.value) and message in str(err.value), str(err.value)
+
+
+def test_a_dozen_wrong_configs_each_name_their_key(default):
+    """Together with WRONG and MISSPELT above: every message names the offending key."""
+    named = 0
+    for path, value, _ in WRONG:
+        with pytest.raises(ConfigError) as err:
+            validate(mutate(default, path, value))
+        text = str(err.value)
+        owner = [str(p) for p in path if not isinstance(p, int)]
+        assert any(part in text for part in owner[-2:]), (path, text)
+        named += 1
+    assert named + len(MISSPELT) >= 24
+
+
+def test_weights_may_be_a_hub_id_or_an_existing_folder(default, tmp_path):
+    validate(mutate(default, ("models", "smollm2-oneshot", "weights"), "HuggingFaceTB/SmolLM2-135M-Instruct"))
+    validate(mutate(default, ("models", "smollm2-oneshot", "weights"), str(tmp_path)))
+
+
+# Through the real workflow: `snakemake -n` stops at the config, names the key, runs nothing.
+DRY_RUN_WRONG = [
+    (("rollouts", "n"), 0, "['rollouts']['n']"),
+    (("models", "smollm2-oneshot", "sampling", "temprature"), 0.7, "temprature"),
+    (("models", "smollm2-oneshot", "weights"), "smollm2-135m-instruc", "models.smollm2-oneshot.weights"),
+    (("potentials", 0, "model"), "smollm2-oneshto", "potentials[0].model"),
+    (("datasets", "gsm"), {**GSM8K_SPEC, "fields": {"problem": "questoin"}}, "datasets.gsm.fields.problem"),
+]
+
+
+def test_snakemake_dry_run_fails_fast_naming_the_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tiny = load_config("tests/config/tiny.yaml")
+
+    def dry_run(i):
+        path, value, key = DRY_RUN_WRONG[i]
+        workdir = tmp_path / f"wrong-{i}"
+        workdir.mkdir()
+        configfile = workdir / "config.yaml"
+        configfile.write_text(yaml.safe_dump(mutate(tiny, path, _with_gsm_path(tiny, value))))
+        proc = snakemake(workdir, "-n", configfile=configfile, check=False, timeout=300)
+        return key, workdir, proc
+
+    with ThreadPoolExecutor(2) as pool:
+        for key, workdir, proc in pool.map(dry_run, range(len(DRY_RUN_WRONG))):
+            out = proc.stdout + proc.stderr
+            assert proc.returncode != 0, out
+            assert key in out, out[-3000:]
+            assert "Job stats" not in out and "rule " not in out, "a job was planned"
+            assert not (workdir / "results").exists() and not (workdir / "logs").exists()

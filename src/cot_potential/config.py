@@ -34,6 +34,37 @@ def _require(name: str, options: dict | list, where: str, what: str) -> None:
         raise ConfigError(f"{where}: unknown {what} {name!r}{_did_you_mean(name, known)}; known: {known}")
 
 
+def _check_weights(weights: str, built: dict[str, Any], where: str) -> None:
+    """Weights are a name under ``weights:``, a local folder, or a hub id (``org/name``):
+    a bare name that is none of these is a typo, caught before any job runs."""
+    if weights in built or "/" in weights or Path(weights).exists():
+        return
+    raise ConfigError(f"{where}: {weights!r} is not a name under `weights`{_did_you_mean(weights, list(built))}, "
+                      f"a local folder, or a hub id (org/name); names under `weights`: {sorted(built)}")
+
+
+def _check_jsonl(path: str, where: str, fields: dict[str, str]) -> None:
+    """The file exists and its first record has the mapped fields (a misspelt field name
+    fails now, not in a job after the weights were built)."""
+    import json
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where}.path: no file at {file.resolve()}")
+    with file.open("rb") as handle:
+        first = next((line for line in handle if line.strip()), b"")
+    try:
+        record = json.loads(first)
+    except ValueError as err:
+        raise ConfigError(f"{where}.path: the first record of {file} is not valid JSON ({err})") from err
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}.path: the first record of {file} is not a JSON object")
+    for key, field in fields.items():
+        if field not in record:
+            raise ConfigError(f"{where}.{key}: field {field!r} is not in the records of {file}"
+                              f"{_did_you_mean(field, list(record))}; fields: {sorted(record)}")
+
+
 def check(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` naming the first key that refers to something undefined."""
     models, prompts = config.get("models", {}), config.get("prompts", {})
@@ -42,6 +73,7 @@ def check(config: dict[str, Any]) -> None:
     slugs: dict[str, str] = {}
     for name, entry in models.items():
         _require(entry["prompt"], prompts, f"models.{name}.prompt", "prompt")
+        _check_weights(entry["weights"], config.get("weights", {}), f"models.{name}.weights")
         other = slugs.setdefault(slug(name), name)
         if other != name:
             raise ConfigError(f"models {other!r} and {name!r} have the same file name slug {slug(name)!r}")
@@ -54,10 +86,16 @@ def check(config: dict[str, Any]) -> None:
         for key in required:
             if key not in entry:
                 raise ConfigError(f"datasets.{name}: loader {loader!r} needs the key {key!r}")
+        if loader == "jsonl":
+            fields = {"id": None, "problem": "problem", "answer": "answer", **entry.get("fields", {})}
+            _check_jsonl(entry["path"], f"datasets.{name}", {f"fields.{k}": v for k, v in fields.items() if v})
     for name, entry in imported.items():
         _require(entry["dataset"], datasets, f"traces.imported.{name}.dataset", "dataset")
         if ("field" in entry) == ("path" in entry):
             raise ConfigError(f"traces.imported.{name}: give exactly one of 'field' or 'path'")
+        if "path" in entry:
+            fields = {"problem_id": "problem_id", "text": "text", **entry.get("fields", {})}
+            _check_jsonl(entry["path"], f"traces.imported.{name}", {f"fields.{k}": v for k, v in fields.items()})
         if "field" in entry and entry["field"] not in datasets[entry["dataset"]].get("metadata", []):
             raise ConfigError(
                 f"traces.imported.{name}.field: {entry['field']!r} is not listed in "
@@ -93,9 +131,23 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     try:
         schema_validate(config, str(SCHEMA), set_default=True)
     except WorkflowError as err:
-        raise ConfigError(str(err)) from err
+        raise ConfigError(schema_error(config) or str(err)) from err
     check(config)
     return config
+
+
+def schema_error(config: dict[str, Any]) -> str | None:
+    """The most relevant schema violation as one line naming the key, e.g.
+    ``rollouts.n: 0 is less than the minimum of 1 (minimum)``; None if the config is valid."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    error = best_match(Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"config key {key}: {error.message} ({error.validator})"
 
 
 def load(path: str | Path) -> dict[str, Any]:
