@@ -56,3 +56,9 @@ def test_unboxed_policy():
 def test_last_number_handles_separators():
     assert last_number("total 1,234.") == "1,234"
     assert last_number("-5 apples") == "-5"
+
+
+def test_extracted_answers_are_always_writable_text():
+    """A lone surrogate (text decoded with surrogateescape) would crash the grades' parquet write."""
+    answer = extract_answer("\\boxed{3\udcff}").answer
+    assert answer == "3\ufffd" and answer.encode("utf-8")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 EXTRACTOR_VERSION = "1"
 
 _BOX_OPENERS = ("\\boxed", "\\fbox")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # The largest answer we pass on; longer "answers" are junk and only cost grading time.
 MAX_ANSWER_CHARS = 2000
@@ -110,7 +111,7 @@ def extract_answer(
         boxed = boxed.strip()
         if not boxed:
             return Extraction(None, "empty_box")
-        return Extraction(boxed[:MAX_ANSWER_CHARS], "boxed")
+        return Extraction(unicode_text(boxed[:MAX_ANSWER_CHARS]), "boxed")
     if unboxed == "last_number":
         number = last_number(text)
         if number is not None:
@@ -118,6 +119,14 @@ def extract_answer(
     elif unboxed != "no_answer":
         raise ValueError(f"unboxed must be 'no_answer' or 'last_number', got {unboxed!r}")
     return Extraction(None, "no_box")
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with lone surrogates (text decoded with ``surrogateescape``, or a JSON
+    ``"\ud800"`` escape) replaced by U+FFFD: an answer must be writable as UTF-8, or a single
+    hostile completion would crash the job that writes the grades. vLLM's own text never has
+    them, so no verdict written before this existed can change."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def normalize_answer(answer: str | None) -> str | None:
