@@ -82,3 +82,19 @@ def make_workdir(path: Path, resources: Path, config: dict) -> Path:
 
 def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+
+
+def tiny_config(**overrides) -> dict:
+    config = yaml.safe_load((REPO / "tests" / "config" / "tiny.yaml").read_text())
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, resources_dir) -> Path:
+    """One uninterrupted run of the whole workflow on tests/config/tiny.yaml, shared by every
+    end-to-end test module (read it, never write into it)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    configfile = make_workdir(workdir, resources_dir, tiny_config())
+    snakemake(workdir, configfile=configfile)
+    return workdir

@@ -4,30 +4,15 @@ import json
 
 import pandas as pd
 import pytest
-import yaml
 from scipy import stats
 
-from conftest import REPO, make_workdir, snakemake
+from conftest import make_workdir, snakemake, tiny_config
 
 pytestmark = pytest.mark.e2e
 
 MODEL, DATASET = "smollm2-oneshot", "arith"
 CONTRACT = ["problem_id", "trace_id", "cut_index", "cut_fraction", "cut_token", "n_samples",
             "n_correct", "n_no_answer", "potential", "ci_low", "ci_high"]
-
-
-def tiny_config(**overrides):
-    config = yaml.safe_load((REPO / "tests" / "config" / "tiny.yaml").read_text())
-    config.update(overrides)
-    return config
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, resources_dir):
-    workdir = tmp_path_factory.mktemp("tiny")
-    configfile = make_workdir(workdir, resources_dir, tiny_config())
-    snakemake(workdir, configfile=configfile)
-    return workdir
 
 
 def table(workdir, stage):

@@ -15,6 +15,12 @@ import seaborn as sns  # noqa: E402
 CORRECT_COLORS = {True: "#1b7837", False: "#b2182b"}
 
 
+def plain(text: str) -> str:
+    """Text from the data (problem ids) drawn as is: an unescaped ``$`` would start
+    matplotlib mathtext, and ``$\\frac$`` in an id would crash the figure."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(fig: plt.Figure, path: Path) -> Path:
     from .tables import atomic_write
 
@@ -34,7 +40,7 @@ def draw_curve(ax: plt.Axes, curve: pd.DataFrame, title: str | None = None) -> N
     ax.set_xlim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(plain(title), fontsize=8)
 
 
 def curve_figure(curve: pd.DataFrame, path: Path, title: str) -> Path:
@@ -43,7 +49,7 @@ def curve_figure(curve: pd.DataFrame, path: Path, title: str) -> Path:
     draw_curve(ax, curve)
     ax.set_xlabel("fraction of the trace given")
     ax.set_ylabel("potential")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(plain(title), fontsize=9)
     return _save(fig, path)
 
 
@@ -121,7 +127,7 @@ def unlock_heatmap(potentials: pd.DataFrame, unsolved: pd.Series, path: Path) ->
     source = potentials[potentials["condition"] == "source"]
     grid = (pd.concat([floor, source]).groupby(["problem_id", "fraction"])["potential"].mean()
             .unstack("fraction").sort_index())
-    labels = [f"{pid} *" if unsolved.get(pid, False) else pid for pid in grid.index]
+    labels = [plain(f"{pid} *" if unsolved.get(pid, False) else pid) for pid in grid.index]
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * grid.shape[1], 0.8 + 0.28 * grid.shape[0]))
     sns.heatmap(grid, vmin=0, vmax=1, cmap="viridis", annot=grid.shape[0] <= 40, fmt=".2f",
                 cbar_kws={"label": "potential"}, ax=ax, yticklabels=labels)
