@@ -155,7 +155,19 @@ class Engine:
         return completions
 
 
-def engine_for(card: dict[str, Any], seed: int, threads: int | None = None) -> Engine:
-    """The engine of a model card (see ``models.build_card``)."""
+def engine_settings(card: dict[str, Any], config: dict[str, Any] | None = None) -> EngineSettings:
+    """A model's engine settings: with ``config``, the config's *current* ones. They are
+    runtime settings (KV cache size, memory share, ...) that a rerun after an out-of-memory
+    failure must pick up, while the card is only rewritten when the model's identity changes."""
+    if config is None:
+        return EngineSettings.from_config(card["engine"])
+    from .models import model_spec
+
+    return EngineSettings.from_config(model_spec(config, card["name"]).engine)
+
+
+def engine_for(card: dict[str, Any], seed: int, threads: int | None = None,
+               config: dict[str, Any] | None = None) -> Engine:
+    """The engine of a model card (see ``models.build_card``), set up as ``config`` says now."""
     return Engine(card["weights"], revision=card.get("revision"),
-                  settings=EngineSettings.from_config(card["engine"]), seed=seed, threads=threads)
+                  settings=engine_settings(card, config), seed=seed, threads=threads)

@@ -338,5 +338,7 @@ def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_p
     graded["n_tokens"] = rollouts["n_tokens"].values
     counts = graded["verdict"].value_counts().to_dict()
     log.info("graded %d completions: %s", len(graded), counts)
-    write_table(graded, out, provenance(config, model=card["name"], grader_version=grader_version(kind),
-                                        grading=settings, verdicts=counts))
+    write_table(graded, out, provenance(config, model=card["name"], model_identity=card["identity"],
+                                        prompt_version=card["prompt"].get("version"),
+                                        grader_version=grader_version(kind), grading=settings,
+                                        verdicts=counts, inputs=[rollouts_path, prefixes_path]))

@@ -23,6 +23,9 @@ from .ids import digest, slug
 log = logging.getLogger(__name__)
 
 RESOURCES = Path("resources")
+# Engine settings that change what a model writes (numerics, the context window that caps
+# every budget); the others (KV cache size, memory share, ...) are runtime settings.
+OUTPUT_ENGINE_KEYS = ("dtype", "max_model_len")
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty",
                  "presence_penalty", "frequency_penalty")
 
@@ -58,6 +61,7 @@ class ModelSpec:
             "chat_template_kwargs": self.chat_template_kwargs,
             "sampling": self.sampling,
             "max_tokens": self.max_tokens,
+            "engine": {key: self.engine.get(key) for key in OUTPUT_ENGINE_KEYS},
         }
 
 

@@ -65,5 +65,5 @@ def potentials_job(prefixes_path: str, grade_paths: list[str], out: str, *, conf
     prefixes = read_table(prefixes_path)
     grades = read_tables(grade_paths)
     table = compute_potentials(prefixes, grades)
-    write_table(table, out, provenance(config, n_prefixes=len(table),
-                                       n_samples=int(table["n_samples"].sum())))
+    write_table(table, out, provenance(config, n_prefixes=len(table), n_samples=int(table["n_samples"].sum()),
+                                       inputs=[prefixes_path, *grade_paths]))

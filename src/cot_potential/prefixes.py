@@ -135,4 +135,5 @@ def cut_job(card_path: str, traces_path: str, out: str, *, settings: dict[str, A
     traces = read_table(traces_path)
     prefixes = make_prefixes(traces, load_tokenizer(card), card, CutSettings.from_config(settings))
     write_table(prefixes, out, provenance(config, model=card["name"], model_identity=card["identity"],
-                                          cuts=settings, n_prefixes=len(prefixes)))
+                                          prompt_version=card["prompt"].get("version"),
+                                          cuts=settings, n_prefixes=len(prefixes), inputs=[traces_path]))

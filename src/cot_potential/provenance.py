@@ -58,8 +58,31 @@ def git_state(repo: str | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def provenance(config: dict[str, Any] | None = None, **facts: Any) -> dict[str, Any]:
-    """A provenance record: pass the stage's seeds, prompt/grader versions etc. as ``facts``."""
+# The facts of an upstream table that a downstream table repeats in its lineage.
+LINEAGE_FACTS = ("dataset", "model", "model_identity", "prompt", "prompt_version",
+                 "grader_version", "seed", "shard", "target", "target_identity")
+
+
+def lineage(inputs: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """Every table upstream of ``inputs`` (transitively, read from their sidecars) with the
+    facts that made it: seeds, model identity, prompt and grader versions."""
+    from .tables import provenance_path, read_json
+
+    tables: dict[str, dict[str, Any]] = {}
+    for path in inputs:
+        sidecar = provenance_path(path)
+        if not sidecar.is_file():
+            continue
+        record = read_json(sidecar)
+        tables.update(record.get("lineage", {}))
+        tables[str(path)] = {k: record[k] for k in LINEAGE_FACTS if k in record}
+    return tables
+
+
+def provenance(config: dict[str, Any] | None = None, *, inputs: list[str | Path] | None = None,
+               **facts: Any) -> dict[str, Any]:
+    """A provenance record: pass the stage's seeds, prompt/grader versions etc. as ``facts``,
+    and the tables it read as ``inputs`` (their lineage, with every seed, is carried on)."""
     record: dict[str, Any] = {
         "cot_potential": __version__,
         "git": git_state(),
@@ -70,4 +93,9 @@ def provenance(config: dict[str, Any] | None = None, **facts: Any) -> dict[str, 
     if config is not None:
         record["config_digest"] = digest(config)
     record.update(facts)
+    if inputs:
+        record["lineage"] = lineage(inputs)
+        record["seeds"] = {path: f["seed"] for path, f in record["lineage"].items() if "seed" in f}
+        if "seed" in facts:
+            record["seeds"]["(this table)"] = facts["seed"]
     return record

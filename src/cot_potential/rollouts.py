@@ -70,7 +70,8 @@ def rollout_job(card_path: str, prefixes_path: str, out: str, *, shard: int, sha
     card = read_json(card_path)
     prefixes = shard_rows(read_table(prefixes_path), shard, shards)
     logging.getLogger(__name__).info("shard %d/%d: %d prefixes x %d samples", shard, shards, len(prefixes), n)
-    engine = engine_for(card, seed, threads)
+    engine = engine_for(card, seed, threads, config)
     rollouts = run_rollouts(engine, prefixes, n, card["sampling"], keep_token_ids)
     write_table(rollouts, out, provenance(config, model=card["name"], model_identity=card["identity"],
-                                          seed=seed, shard=shard, shards=shards, n=n))
+                                          prompt_version=card["prompt"].get("version"),
+                                          seed=seed, shard=shard, shards=shards, n=n, inputs=[prefixes_path]))

@@ -154,12 +154,12 @@ def generate_job(card_path: str, problems_path: str, out: str, *, per_problem: i
 
     card = read_json(card_path)
     problems = read_table(problems_path)
-    engine = engine_for(card, seed, threads)
+    engine = engine_for(card, seed, threads, config)
     tokenizer = load_tokenizer(card)
     traces = generate_traces(engine, tokenizer, card, problems, per_problem)
     traces = grade_traces(traces, problems, card, grader, GradingSettings.from_config(grading))
     write_table(traces, out, _provenance(config, card, seed=seed, per_problem=per_problem,
-                                         grader_version=grader_version(grader)))
+                                         grader_version=grader_version(grader), inputs=[problems_path]))
     log_summary(traces)
 
 
@@ -173,7 +173,8 @@ def import_job(card_path: str, problems_path: str, out: str, *, spec: dict[str, 
     problems = read_table(problems_path)
     traces = import_traces(load_tokenizer(card), card, problems, imported_texts(spec, problems))
     traces = grade_traces(traces, problems, card, grader, GradingSettings.from_config(grading))
-    write_table(traces, out, _provenance(config, card, imported=spec, grader_version=grader_version(grader)))
+    write_table(traces, out, _provenance(config, card, imported=spec, grader_version=grader_version(grader),
+                                         inputs=[problems_path]))
     log_summary(traces)
 
 

@@ -329,6 +329,13 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
     logging.getLogger(__name__).info(
         "%d transfer prefixes for %d problems; %d state the answer already",
         len(prefixes), prefixes["problem_id"].nunique(), int(prefixes["answer_leak"].sum()))
+    from .grading import grader_version
+
+    tables = [problems_path, *(p for p in (source_traces_path, own_traces_path) if p)]
     write_table(prefixes, out, provenance(config, target=target_card["name"],
                                           target_identity=target_card["identity"], seed=seed,
-                                          fractions=list(fractions), conditions=list(conditions)))
+                                          model=target_card["name"], model_identity=target_card["identity"],
+                                          prompt_version=target_card["prompt"].get("version"),
+                                          grader_version=grader_version("math"),
+                                          fractions=list(fractions), conditions=list(conditions),
+                                          inputs=tables))

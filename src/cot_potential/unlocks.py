@@ -106,4 +106,4 @@ def table_job(potential_paths: list[str], runs: list[dict[str, str]], out: str, 
                        dataset=run["dataset"], seed=seed)
              for path, run in zip(potential_paths, runs)]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TABLE_COLUMNS))
-    write_table(table, out, provenance(config, seed=seed, runs=runs))
+    write_table(table, out, provenance(config, seed=seed, runs=runs, inputs=list(potential_paths)))

@@ -13,6 +13,8 @@ rule transfer_prefixes:
         n=transfer_n,
         seed=job_seed("transfer"),
         grading=config["grading"],
+        # answer_leak is a grader verdict: a new grader version reflags the prefixes.
+        grader_version=current_grader_version,
     log:
         "logs/transfer_prefixes/{model}/{dataset}.log",
     conda:
