@@ -60,3 +60,15 @@ def test_identical_pairs_are_verified_once(pool, monkeypatch):
     monkeypatch.setattr(pool, "_run", spy)
     assert pool.verify([("2", "2")] * 50 + [("2", "3")]) == ["correct"] * 50 + ["incorrect"]
     assert seen == [("2", "2"), ("2", "3")]
+
+
+def test_killed_workers_are_replaced_by_started_spares():
+    with GraderPool(GradingSettings(timeout_s=1, workers=2)) as pool:
+        assert pool.verify([("3", "10^{10^{10^{10}}}"), ("3", "9^{9^{9^{9}}}")]) == ["timeout", "timeout"]
+        spares = [w.proc.pid for w in pool._spares]
+        assert len(spares) == 2
+        assert pool.verify([("3", "10^{10^{10^{11}}}"), ("7", "7")]) == ["timeout", "correct"]
+        assert spares[0] in [w.proc.pid for w in pool._workers]  # the spare took over at once
+        assert len(pool._spares) == 2
+        processes = [w.proc for w in pool._workers + pool._spares]
+    assert all(proc.poll() is not None for proc in processes)  # closing the pool ends the spares too

@@ -128,6 +128,9 @@ class GraderPool:
             raise ValueError("grading timeout_s must be > 0")
         self.settings = settings
         self._workers: list[_Worker] = []
+        # After the first kill, started spares (one per worker) replace killed workers at
+        # once: answers that hit the bound come in numbers (a model repeating 9^{9^{9^9}}).
+        self._spares: list[_Worker] = []
 
     def __enter__(self) -> GraderPool:
         return self
@@ -136,9 +139,9 @@ class GraderPool:
         self.close()
 
     def close(self) -> None:
-        for worker in self._workers:
+        for worker in self._workers + self._spares:
             worker.kill()
-        self._workers = []
+        self._workers, self._spares = [], []
 
     def verify(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Verdicts (``correct | incorrect | timeout``) for each pair; duplicates verified once."""
@@ -176,7 +179,11 @@ class GraderPool:
         def replace(worker: _Worker) -> None:
             selector.unregister(worker)
             worker.kill()
-            fresh = self._spawn()
+            fresh = self._spares.pop(0) if self._spares else self._spawn()
+            while len(self._spares) < len(self._workers):
+                self._spares.append(self._spawn())
+            if not fresh.ready:
+                fresh.deadline = time.monotonic() + self.STARTUP_TIMEOUT_S
             self._workers[self._workers.index(worker)] = fresh
             selector.register(fresh, selectors.EVENT_READ)
 
