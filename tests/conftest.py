@@ -98,3 +98,20 @@ def tiny_run(tmp_path_factory, resources_dir) -> Path:
     configfile = make_workdir(workdir, resources_dir, tiny_config())
     snakemake(workdir, configfile=configfile)
     return workdir
+
+
+def planned(workdir: Path, configfile: Path, *targets: str, options: tuple[str, ...] = (),
+            env: dict | None = None) -> tuple[dict, dict]:
+    """What a dry run would do: ``{rule: job count}`` (without ``all``) and
+    ``{reason: set of rules}`` as Snakemake states them."""
+    proc = snakemake(workdir, *targets, *options, "-n", "--quiet", "rules", configfile=configfile, env=env)
+    counts, reasons, reason = {}, {}, None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("all", "total", "job"):
+            counts[parts[0]] = int(parts[1])
+        elif line.startswith("    ") and not line.startswith("        ") and line.rstrip().endswith(":"):
+            reason = line.strip().rstrip(":")
+        elif line.startswith("        ") and reason:
+            reasons.setdefault(reason, set()).update(r.strip() for r in line.split(",") if r.strip() != "all")
+    return counts, reasons

