@@ -25,6 +25,7 @@ GPUS=2
 
 die() { echo "start-cluster: $*" >&2; exit 1; }
 alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+died() { [[ -s $1 ]] && ! kill -0 "$(cat "$1")" 2>/dev/null; }  # wrote its PID, then exited
 
 [[ $(id -u) == 0 ]] || die "needs root (it installs packages and starts daemons)"
 
@@ -49,7 +50,7 @@ host=$(hostname -s)
 node=$(slurmd -C | grep '^NodeName=')
 [[ $node == "NodeName=$host "* ]] || die "unexpected 'slurmd -C' output: $node"
 
-rm -rf "$DIR/state" "$DIR/spool"
+rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR"/slurm*.pid
 mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/dev"
 # slurmd accepts only character or block devices as GRES files; major 240 is reserved for
 # local/experimental use, so these nodes belong to no driver (opening one fails: ENXIO).
@@ -112,12 +113,12 @@ fi
 slurmctld
 slurmd -N "$host"
 
-# A controller that cannot start exits at once (its reason is in its log); sinfo against
-# it would retry for minutes.
+# A daemon that cannot start exits soon after writing its PID (the reason is in its log);
+# sinfo against a dead controller would retry for minutes.
 deadline=$((SECONDS + 60))
 state=
 while (( SECONDS < deadline )); do
-    alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid" || break
+    if died "$DIR/slurmctld.pid" || died "$DIR/slurmd.pid"; then break; fi
     state=$(timeout 5 sinfo -h -n "$host" -o %T 2>/dev/null || true)
     [[ $state == idle ]] && break
     sleep 1
