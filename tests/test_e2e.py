@@ -19,8 +19,8 @@ def table(workdir, stage):
     return pd.read_parquet(workdir / "results" / stage / MODEL / f"{DATASET}.parquet")
 
 
-def test_results_contract_and_bookkeeping(tiny_run):
-    pot = table(tiny_run, "potentials")
+def check_potentials_contract(pot):
+    """The potentials table of the tiny config: its columns, counts and intervals add up."""
     assert set(CONTRACT) <= set(pot.columns)
     assert len(pot) == 3 * 5 or pot.groupby(["problem_id", "trace_id"]).size().le(5).all()
     assert pot["problem_id"].nunique() == 3
@@ -32,6 +32,10 @@ def test_results_contract_and_bookkeeping(tiny_run):
     assert (pot["ci_low"] <= pot["potential"]).all() and (pot["potential"] <= pot["ci_high"]).all()
     for answers, n_correct in zip(pot["answers"], pot["n_correct"]):
         assert sum(a["count"] for a in answers if a["verdict"] == "correct") == n_correct
+
+
+def test_results_contract_and_bookkeeping(tiny_run):
+    check_potentials_contract(table(tiny_run, "potentials"))
 
 
 def test_prefixes_continue_the_trace_token_ids_exactly(tiny_run):
