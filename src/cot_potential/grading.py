@@ -260,18 +260,21 @@ def grade_texts(
 
 def grade_completions(kind: str, texts: Iterable[str], problems: pd.DataFrame,
                       finish_reasons: Sequence[str | None], *, card: dict[str, Any],
-                      settings: GradingSettings) -> pd.DataFrame:
+                      settings: GradingSettings, pool: GraderPool | None = None) -> pd.DataFrame:
     """Grade assistant texts against their problems (``problems`` is row-aligned with ``texts``).
 
     ``kind`` is the dataset's grader: ``math`` (boxed answer vs. gold with math-verify) or a
     grader of another problem family (e.g. ``maze_plan``), which gets the same arguments and
-    returns the same columns: ``answer, answer_key, extraction, verdict``.
+    returns the same columns: ``answer, answer_key, extraction, verdict``. A caller grading
+    many batches (adaptive sampling, round after round) passes its own open ``pool``.
     """
     if kind != "math":
         return _other_grader(kind).grade(list(texts), problems, finish_reasons, card=card, settings=settings)
-    with GraderPool(settings) as pool:
+    if pool is not None:
         return grade_texts(texts, problems["answer"].tolist(), finish_reasons, pool,
                            stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
+    with GraderPool(settings) as own:
+        return grade_completions(kind, texts, problems, finish_reasons, card=card, settings=settings, pool=own)
 
 
 # --------------------------------------------------------------------------- worker side
