@@ -7,12 +7,13 @@ its worker SIGKILLed and the verdict ``timeout``. Workers also run under a memor
 (``2^{2^{30}}`` alone takes ~500 MB). Identical pairs are verified once, and gold answers
 are parsed once per worker.
 
-Run as ``python -m cot_potential.grading`` this module is the worker: it reads JSON lines
-``[gold, answer]`` on stdin and writes one verdict per line.
+The workers run ``python -m cot_potential.grading_worker``, which imports nothing but
+math-verify (a worker that imported pandas too would take twice as long to start).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -31,10 +32,13 @@ from .answers import EXTRACTOR_VERSION, extract_answer, normalize_answer
 
 log = logging.getLogger(__name__)
 
-CORRECT, INCORRECT, NO_ANSWER, TIMEOUT = "correct", "incorrect", "no_answer", "timeout"
+from .grading_worker import CORRECT, INCORRECT, TIMEOUT  # noqa: E402 - the worker defines its verdicts
+
+NO_ANSWER = "no_answer"
 VERDICTS = (CORRECT, INCORRECT, NO_ANSWER, TIMEOUT)
 
 
+@functools.cache  # read once: planning the paper's study asks for it once per grading job (thousands)
 def math_verify_version() -> str:
     import importlib.metadata
 
@@ -77,7 +81,7 @@ class _Worker:
     def __init__(self, memory_mb: int):
         env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cot_potential.grading"],
+            [sys.executable, "-m", "cot_potential.grading_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -277,48 +281,10 @@ def grade_completions(kind: str, texts: Iterable[str], problems: pd.DataFrame,
         return grade_completions(kind, texts, problems, finish_reasons, card=card, settings=settings, pool=own)
 
 
-# --------------------------------------------------------------------------- worker side
+if __name__ == "__main__":  # pragma: no cover - the worker's old entry point
+    from .grading_worker import worker_main
 
-
-def _worker_main() -> None:  # pragma: no cover - exercised through GraderPool in a subprocess
-    import resource
-
-    memory_mb = int(os.environ.get("COT_POTENTIAL_GRADER_MEMORY_MB", "4096"))
-    if memory_mb > 0:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.disable(logging.WARNING)  # math-verify warns on every call with its timeout off
-    from math_verify import parse, verify
-
-    gold_cache: dict[str, Any] = {}
-
-    def boxed(s: str) -> str:
-        return "\\boxed{" + s + "}"
-
-    def judge(gold: str, answer: str) -> str:
-        if gold not in gold_cache:
-            gold_cache[gold] = parse(boxed(gold), parsing_timeout=None)
-        target = parse(boxed(answer), parsing_timeout=None)
-        return CORRECT if verify(gold_cache[gold], target, timeout_seconds=None) else INCORRECT
-
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
-    for line in sys.stdin:
-        gold, answer = json.loads(line)
-        try:
-            verdict = judge(gold, answer)
-        except (MemoryError, RecursionError):
-            verdict = TIMEOUT
-        except Exception:  # noqa: BLE001 - an unparsable answer is simply not correct
-            verdict = INCORRECT
-        out.write(json.dumps(verdict) + "\n")
-        out.flush()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _worker_main()
+    worker_main()
 
 
 def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
