@@ -60,3 +60,10 @@ def test_identical_pairs_are_verified_once(pool, monkeypatch):
     monkeypatch.setattr(pool, "_run", spy)
     assert pool.verify([("2", "2")] * 50 + [("2", "3")]) == ["correct"] * 50 + ["incorrect"]
     assert seen == [("2", "2"), ("2", "3")]
+
+
+def test_a_worker_that_cannot_start_is_an_error_not_an_endless_respawn():
+    """With a 1 MB address space the worker dies importing math-verify, before it is ready."""
+    with GraderPool(GradingSettings(timeout_s=5, workers=1, memory_mb=1)) as pool:
+        with pytest.raises(RuntimeError, match="exited while starting"):
+            pool.verify([("1", "1")])

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -79,7 +80,11 @@ class GradingSettings:
 
 class _Worker:
     def __init__(self, memory_mb: int):
-        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb))
+        # The worker runs this very package (not whichever cot_potential the interpreter
+        # finds first): a grader and its worker of different versions would disagree.
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb),
+                   PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cot_potential.grading_worker"],
             stdin=subprocess.PIPE,
@@ -195,6 +200,9 @@ class GraderPool:
                     worker: _Worker = key.fileobj
                     lines = worker.read_lines()
                     if lines is None:  # died (e.g. out of memory): the pair is not gradable
+                        if not worker.ready:  # died starting: respawning would loop forever
+                            raise RuntimeError("a grading worker exited while starting "
+                                               "(python -m cot_potential.grading_worker; see the log above)")
                         if worker.task is not None:
                             results[worker.task] = TIMEOUT
                             done += 1
