@@ -13,6 +13,7 @@ math-verify (a worker that imported pandas too would take twice as long to start
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -139,7 +140,14 @@ class GraderPool:
         self._workers: list[_Worker] = []
 
     def __enter__(self) -> GraderPool:
+        self.start()
         return self
+
+    def start(self) -> None:
+        """Start the workers now: their start-up (importing math-verify, ~1 s) then overlaps
+        with whatever the caller does next (reading tables, extracting answers)."""
+        while len(self._workers) < self.settings.workers:
+            self._workers.append(self._spawn())
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -300,15 +308,17 @@ def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_p
     from .provenance import provenance
     from .tables import read_json, read_table, write_table
 
-    card = read_json(card_path)
-    rollouts = read_table(rollouts_path)
-    prefixes = read_table(prefixes_path).set_index("prefix_id")
-    problems = read_table(problems_path).set_index("problem_id")
-    owner = prefixes.loc[rollouts["prefix_id"]]
-    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
-    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
-                               rollouts["finish_reason"].tolist(), card=card,
-                               settings=GradingSettings.from_config(settings))
+    grading = GradingSettings.from_config(settings)
+    # Math workers start before the tables are read, so their start-up overlaps the reading.
+    with GraderPool(grading) if kind == "math" else contextlib.nullcontext() as pool:
+        card = read_json(card_path)
+        rollouts = read_table(rollouts_path)
+        prefixes = read_table(prefixes_path).set_index("prefix_id")
+        problems = read_table(problems_path).set_index("problem_id")
+        owner = prefixes.loc[rollouts["prefix_id"]]
+        texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
+        graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
+                                   rollouts["finish_reason"].tolist(), card=card, settings=grading, pool=pool)
     graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
     graded.insert(1, "sample", rollouts["sample"].values)
     graded["finish_reason"] = rollouts["finish_reason"].values
