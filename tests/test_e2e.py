@@ -135,11 +135,13 @@ def planned_jobs(workdir, configfile, *targets):
 
 
 def test_a_finished_shard_is_never_recomputed(tiny_run, tmp_path):
+    """As after a crash of shard 1's job: its outputs and everything downstream are missing."""
     work = copy_run(tiny_run, tmp_path / "run")
     assert "Nothing to be done" in planned_jobs(work, work / "config.yaml")
     for stage in ("rollouts", "grades"):
         (work / "results" / stage / MODEL / DATASET / "shard-1.parquet").unlink()
-    proc = snakemake(work, "-n", "--printshellcmds", configfile=work / "config.yaml")
+    (work / "results" / "potentials" / MODEL / f"{DATASET}.parquet").unlink()
+    proc = snakemake(work, "-n", configfile=work / "config.yaml")
     plan = proc.stdout + proc.stderr
     assert f"results/rollouts/{MODEL}/{DATASET}/shard-1.parquet" in plan
     assert f"output: results/rollouts/{MODEL}/{DATASET}/shard-0.parquet" not in plan
