@@ -160,6 +160,7 @@ def design_table(designs: dict[tuple[str, int], TraceDesign], prefixes: _Prefixe
 def adaptive_rollout_job(card_path: str, traces_path: str, prefixes_path: str, problems_path: str,
                          out_rollouts: str, out_prefixes: str, *, shard: int, shards: int, n: int,
                          settings: dict[str, Any], cut_settings: dict[str, Any], grader: str,
+                         keep_token_ids: bool = False,
                          grading: dict[str, Any], seed: int, store: str, threads: int,
                          config: dict[str, Any]) -> None:
     """The adaptive rollout rule for one shard (see the module docstring)."""
@@ -191,7 +192,7 @@ def adaptive_rollout_job(card_path: str, traces_path: str, prefixes_path: str, p
         return Draw(stream_key(row["prompt_token_ids"], row["max_tokens"], copy=key[1], stream=name),
                     key[0], row["prompt_token_ids"], int(row["max_tokens"]), 0, 0)
 
-    sampler = StreamSampler(SampleStore(store, card["identity"]),
+    sampler = StreamSampler(SampleStore(store, card["identity"], keep_token_ids),
                             lambda engine_seed: engine_for(card, engine_seed, threads), seed, card["sampling"],
                             sorted({k[0] for k in designs}))
     grading_settings = GradingSettings.from_config(grading)
@@ -224,7 +225,7 @@ def adaptive_rollout_job(card_path: str, traces_path: str, prefixes_path: str, p
         base = stream(key, int(row["cut_token"]), row["phase"])
         samples.append(sampler.draw([Draw(base.key, base.problem_id, base.prompt_token_ids, base.max_tokens,
                                           0, int(row["n"]))])[0])
-    rollouts = rollout_table(table["prefix_id"], samples, keep_token_ids=False)
+    rollouts = rollout_table(table["prefix_id"], samples, keep_token_ids)
     used = int(table["n"].sum())
     log.info("%d rounds, %d samples used (%d drawn now), %d cuts of which %d reported", rounds, used,
              sampler.n_drawn, sum(len(d.cuts) for d in designs.values()), int((table["phase"] == ESTIMATE).sum()))

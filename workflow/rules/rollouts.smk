@@ -45,6 +45,7 @@ rule adaptive_rollout:
         n=config["rollouts"]["n"],
         shards=N_SHARDS,
         settings=config["rollouts"]["adaptive"],
+        keep_token_ids=config["rollouts"]["keep_token_ids"],
         cut_settings=config["prefixes"],
         grader=dataset_grader,
         grading=config["grading"],

@@ -7,6 +7,7 @@ def main(smk):
     adaptive_rollout_job(smk.input.card, smk.input.traces, smk.input.prefixes, smk.input.problems,
                          smk.output.rollouts, smk.output.prefixes, shard=int(smk.wildcards.shard),
                          shards=smk.params.shards, n=smk.params.n, settings=smk.params.settings,
+                         keep_token_ids=smk.params.keep_token_ids,
                          cut_settings=smk.params.cut_settings, grader=smk.params.grader,
                          grading=smk.params.grading, seed=smk.params.seed, store=smk.params.store,
                          threads=smk.threads, config=smk.config)
