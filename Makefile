@@ -23,6 +23,14 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
+# The four benchmarks (see bench/README.md); bench/sampling and bench/grading build their
+# realistic rollout set with the real pipeline on first use (30-60 min on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python bench/scale
+	$(BIN)/python bench/grading
+	$(BIN)/python bench/sampling
+	$(BIN)/python bench/rollout
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

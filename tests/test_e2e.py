@@ -106,3 +106,104 @@ def test_transfer_table_has_every_condition_and_the_prefixes_sit_in_the_targets_
     assert (pot["n_samples"] == pot["condition"].map({"alone": 8}).fillna(2)).all()
     html = (tiny_run / "results/report/index.html").read_text()
     assert 'id="transfer"' in html and "figures/transfer.self/arith/curves.png" in html
+
+
+# ------------------------------------------------------------------ shards, reuse, adaptive
+
+
+def copy_run(tiny_run, path):
+    from conftest import copy_tree
+
+    copy_tree(tiny_run, path)
+    return path
+
+
+def planned_jobs(workdir, configfile, *targets):
+    proc = snakemake(workdir, "-n", "--quiet", "rules", *targets, configfile=configfile)
+    return proc.stdout + proc.stderr
+
+
+def test_a_finished_shard_is_never_recomputed(tiny_run, tmp_path):
+    """As after a crash of shard 1's job: its outputs and everything downstream are missing."""
+    work = copy_run(tiny_run, tmp_path / "run")
+    assert "Nothing to be done" in planned_jobs(work, work / "config.yaml")
+    for stage in ("rollouts", "grades"):
+        (work / "results" / stage / MODEL / DATASET / "shard-1.parquet").unlink()
+    (work / "results" / "potentials" / MODEL / f"{DATASET}.parquet").unlink()
+    proc = snakemake(work, "-n", configfile=work / "config.yaml")
+    plan = proc.stdout + proc.stderr
+    assert f"results/rollouts/{MODEL}/{DATASET}/shard-1.parquet" in plan
+    assert f"output: results/rollouts/{MODEL}/{DATASET}/shard-0.parquet" not in plan
+    assert f"output: results/grades/{MODEL}/{DATASET}/shard-0.parquet" not in plan
+
+
+def rollout_logs(workdir, rule="rollout"):
+    return "\n".join(p.read_text() for p in sorted((workdir / "logs" / rule / MODEL / DATASET).glob("*.log")))
+
+
+def test_raising_n_and_adding_cuts_samples_only_what_is_missing(tiny_run, tmp_path):
+    """N 4 -> 6, a cut at 60% added, and one shard instead of two: the old samples are kept
+    (same texts), only 2 per old prefix and 6 per new prefix are drawn."""
+    work = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config(rollouts={"n": 6, "shards": 1},
+                         prefixes={"mode": "fraction", "fractions": [0.0, 0.25, 0.5, 0.6, 0.75, 1.0]})
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for log in (work / "logs" / "rollout").rglob("*.log"):
+        log.unlink()
+    snakemake(work, f"results/potentials/{MODEL}/{DATASET}.parquet", configfile=work / "config.yaml")
+    old_prefixes, new_prefixes = table(tiny_run, "prefixes"), table(work, "prefixes")
+    pot = table(work, "potentials")
+    assert (pot["n_samples"] == 6).all()
+    old = pd.concat(pd.read_parquet(p) for p in (tiny_run / "results/rollouts" / MODEL / DATASET).glob("shard-*.parquet"))
+    new = pd.read_parquet(work / "results/rollouts" / MODEL / DATASET / "shard-0.parquet")
+    key = ["problem_id", "trace_id", "cut_token"]
+    old = old.merge(old_prefixes[["prefix_id", *key]], on="prefix_id")
+    new = new.merge(new_prefixes[["prefix_id", *key]], on="prefix_id")
+    kept = new.merge(old, on=[*key, "sample"], suffixes=("", "_old"))
+    assert len(kept) == len(old) and (kept["completion_text"] == kept["completion_text_old"]).all()
+    added = len(new_prefixes) - len(old_prefixes)
+    assert added >= 1
+    expected = 2 * len(old_prefixes) + 6 * added
+    assert f"{expected} drawn" in rollout_logs(work), rollout_logs(work)[-2000:]
+
+
+ADAPTIVE = {"batch": 4, "min_n": 4, "max_n": 12, "half_width": 0.3, "search_n": 4, "refine_alpha": 0.3,
+            "min_gap": 0.1, "max_cuts": 8}
+
+
+def test_adaptive_sampling_runs_the_real_pipeline_and_reuses_the_fixed_samples(tiny_run, tmp_path):
+    from cot_potential.adaptive import AdaptiveSettings
+    from cot_potential.sequential import confidence_sequence
+
+    work = copy_run(tiny_run, tmp_path / "run")
+    config = tiny_config(rollouts={"n": 4, "shards": 2, "sampling": "adaptive", "adaptive": ADAPTIVE})
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    snakemake(work, f"results/potentials/{MODEL}/{DATASET}.parquet", "results/report/index.html",
+              configfile=work / "config.yaml")
+    pot = table(work, "potentials")
+    rule = AdaptiveSettings.from_config(ADAPTIVE, 4).rule
+    fixed = table(tiny_run, "potentials")
+    coarse = pot[pot["role"] == "coarse"]
+    assert len(coarse) == len(fixed) and set(pot["role"]) <= {"coarse", "bracket"}
+    assert pot["n_samples"].isin(rule.looks()).all() and (pot["n_samples"] >= 4).all()
+    for row in pot.itertuples():
+        assert row.potential == pytest.approx(rule.estimate(row.n_correct, row.n_samples))
+    low, high = confidence_sequence(pot["n_correct"], pot["n_samples"])
+    assert pot["ci_low"].to_numpy() == pytest.approx(low) and pot["ci_high"].to_numpy() == pytest.approx(high)
+    # consistent with the fixed protocol: every coarse cut's interval meets the fixed one
+    both = coarse.merge(fixed, on=["problem_id", "trace_id", "cut_token"], suffixes=("", "_fixed"))
+    assert ((both["ci_low"] <= both["ci_high_fixed"]) & (both["ci_low_fixed"] <= both["ci_high"])).all()
+    # the estimates of coarse cuts continue the fixed run's sample stream: its 4 samples first
+    shards = [pd.read_parquet(p) for p in (work / "results/prefixes" / MODEL / DATASET).glob("shard-*.parquet")]
+    prefixes = pd.concat(shards)
+    assert set(prefixes["phase"]) == {"estimate", "search"}
+    rollouts = pd.concat(pd.read_parquet(p) for p in (work / "results/rollouts" / MODEL / DATASET).glob("shard-*.parquet"))
+    old = pd.concat(pd.read_parquet(p) for p in (tiny_run / "results/rollouts" / MODEL / DATASET).glob("shard-*.parquet"))
+    key = ["problem_id", "trace_id", "cut_token"]
+    est = rollouts.merge(prefixes[prefixes["phase"] == "estimate"][["prefix_id", *key]], on="prefix_id")
+    old = old.merge(table(tiny_run, "prefixes")[["prefix_id", *key]], on="prefix_id")
+    kept = est.merge(old, on=[*key, "sample"], suffixes=("", "_old"))
+    assert len(kept) == len(old) and (kept["completion_text"] == kept["completion_text_old"]).all()
+    grades = pd.concat(pd.read_parquet(p) for p in (work / "results/grades" / MODEL / DATASET).glob("shard-*.parquet"))
+    assert len(grades) == len(rollouts) == int(prefixes["n"].sum())
+    assert (work / "results/report/index.html").stat().st_size > 1000

@@ -72,3 +72,41 @@ def test_killed_workers_are_replaced_by_started_spares():
         assert len(pool._spares) == 2
         processes = [w.proc for w in pool._workers + pool._spares]
     assert all(proc.poll() is not None for proc in processes)  # closing the pool ends the spares too
+
+
+def test_a_worker_that_cannot_start_is_an_error_not_an_endless_respawn():
+    """With a 1 MB address space the worker dies importing math-verify, before it is ready."""
+    with GraderPool(GradingSettings(timeout_s=5, workers=1, memory_mb=1)) as pool:
+        with pytest.raises(RuntimeError, match="exited while starting"):
+            pool.verify([("1", "1")])
+
+
+def test_deduplicated_pool_verdicts_equal_naive_per_completion_verdicts(pool):
+    """The optimized path (distinct pairs once, gold parsed once, worker processes) against
+    math-verify called per completion in this process, on MATH-500 golds and variants."""
+    import logging
+    import random
+
+    from math_verify import parse, verify
+
+    from cot_potential.answers import extract_answer
+
+    rng = random.Random(0)
+    golds = [g for src, g in gold_answers() if src == "math500.jsonl"][:100]
+    completions = []
+    for gold in golds:
+        variants = [gold, f" {gold} ", gold.replace("\\frac", "\\dfrac"), "7", "\\frac{1}{2}", gold + "+1"]
+        completions += [(gold, rng.choice(variants)) for _ in range(6)]
+    texts = [f"So the answer is \\boxed{{{a}}}." for _, a in completions]
+    optimized = grade_texts(texts, [g for g, _ in completions], ["stop"] * len(texts), pool)["verdict"].tolist()
+    logging.disable(logging.WARNING)
+    try:
+        naive = []
+        for text, (gold, _) in zip(texts, completions):
+            answer = extract_answer(text, finish_reason="stop").answer
+            ok = verify(parse("\\boxed{" + gold + "}"), parse("\\boxed{" + answer + "}"))
+            naive.append("correct" if ok else "incorrect")
+    finally:
+        logging.disable(logging.NOTSET)
+    assert optimized == naive
+    assert 0.2 < naive.count("correct") / len(naive) < 0.8

@@ -55,3 +55,28 @@ def test_default_config_plans_every_stage(tmp_path):
     planned = proc.stdout + proc.stderr
     for rule in ("convert_gguf", "generate_traces", "cut_prefixes", "rollout", "grade", "potentials", "report"):
         assert rule in planned
+
+
+def _plan_counts(tmp_path, config):
+    import yaml
+
+    tmp_path.mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=path)
+    out = proc.stdout + proc.stderr
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
+
+
+def test_the_shard_count_comes_from_the_config_and_adaptive_runs_use_their_own_rule(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["rollouts"]["shards"] = 3
+    counts = _plan_counts(tmp_path / "fixed", config)
+    runs = 1 + len(config["transfer"]["pairs"])  # the potential run and the transfer run
+    assert counts["rollout"] == 3 * runs and counts["grade"] == 3 * runs
+    config["rollouts"]["sampling"] = "adaptive"
+    counts = _plan_counts(tmp_path / "adaptive", config)
+    assert counts["adaptive_rollout"] == 3 and counts["rollout"] == 3 * (runs - 1)
+    assert counts["grade"] == 3 * runs

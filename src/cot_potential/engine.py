@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .gpus import place_engine
+
 log = logging.getLogger(__name__)
 
 
@@ -126,6 +128,8 @@ class Engine:
 
     def __init__(self, weights: str, *, revision: str | None, settings: EngineSettings,
                  seed: int, threads: int | None = None):
+        # Devices first: CUDA_VISIBLE_DEVICES only counts if set before vLLM initialises CUDA.
+        self.placement = place_engine(settings.tensor_parallel_size)
         os.environ.update(engine_environment(settings, threads))
         started = time.monotonic()
         from vllm import LLM

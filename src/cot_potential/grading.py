@@ -7,12 +7,14 @@ its worker SIGKILLed and the verdict ``timeout``. Workers also run under a memor
 (``2^{2^{30}}`` alone takes ~500 MB). Identical pairs are verified once, and gold answers
 are parsed once per worker.
 
-Run as ``python -m cot_potential.grading`` this module is the worker: it reads JSON lines
-``[gold, answer]`` on stdin and writes one verdict per line.
+The workers run ``python -m cot_potential.grading_worker``, which imports nothing but
+math-verify (a worker that imported pandas too would take twice as long to start).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -23,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -31,10 +34,13 @@ from .answers import EXTRACTOR_VERSION, extract_answer, normalize_answer
 
 log = logging.getLogger(__name__)
 
-CORRECT, INCORRECT, NO_ANSWER, TIMEOUT = "correct", "incorrect", "no_answer", "timeout"
+from .grading_worker import CORRECT, INCORRECT, TIMEOUT  # noqa: E402 - the worker defines its verdicts
+
+NO_ANSWER = "no_answer"
 VERDICTS = (CORRECT, INCORRECT, NO_ANSWER, TIMEOUT)
 
 
+@functools.cache  # read once: planning the paper's study asks for it once per grading job (thousands)
 def math_verify_version() -> str:
     import importlib.metadata
 
@@ -75,9 +81,13 @@ class GradingSettings:
 
 class _Worker:
     def __init__(self, memory_mb: int):
-        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb))
+        # The worker runs this very package (not whichever cot_potential the interpreter
+        # finds first): a grader and its worker of different versions would disagree.
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb),
+                   PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cot_potential.grading"],
+            [sys.executable, "-m", "cot_potential.grading_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -133,7 +143,14 @@ class GraderPool:
         self._spares: list[_Worker] = []
 
     def __enter__(self) -> GraderPool:
+        self.start()
         return self
+
+    def start(self) -> None:
+        """Start the workers now: their start-up (importing math-verify, ~1 s) then overlaps
+        with whatever the caller does next (reading tables, extracting answers)."""
+        while len(self._workers) < self.settings.workers:
+            self._workers.append(self._spawn())
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -198,6 +215,9 @@ class GraderPool:
                     worker: _Worker = key.fileobj
                     lines = worker.read_lines()
                     if lines is None:  # died (e.g. out of memory): the pair is not gradable
+                        if not worker.ready:  # died starting: respawning would loop forever
+                            raise RuntimeError("a grading worker exited while starting "
+                                               "(python -m cot_potential.grading_worker; see the log above)")
                         if worker.task is not None:
                             results[worker.task] = TIMEOUT
                             done += 1
@@ -267,62 +287,27 @@ def grade_texts(
 
 def grade_completions(kind: str, texts: Iterable[str], problems: pd.DataFrame,
                       finish_reasons: Sequence[str | None], *, card: dict[str, Any],
-                      settings: GradingSettings) -> pd.DataFrame:
+                      settings: GradingSettings, pool: GraderPool | None = None) -> pd.DataFrame:
     """Grade assistant texts against their problems (``problems`` is row-aligned with ``texts``).
 
     ``kind`` is the dataset's grader: ``math`` (boxed answer vs. gold with math-verify) or a
     grader of another problem family (e.g. ``maze_plan``), which gets the same arguments and
-    returns the same columns: ``answer, answer_key, extraction, verdict``.
+    returns the same columns: ``answer, answer_key, extraction, verdict``. A caller grading
+    many batches (adaptive sampling, round after round) passes its own open ``pool``.
     """
     if kind != "math":
         return _other_grader(kind).grade(list(texts), problems, finish_reasons, card=card, settings=settings)
-    with GraderPool(settings) as pool:
+    if pool is not None:
         return grade_texts(texts, problems["answer"].tolist(), finish_reasons, pool,
                            stop_strings=tuple(card["stop_strings"]), thinking=card["thinking"])
+    with GraderPool(settings) as own:
+        return grade_completions(kind, texts, problems, finish_reasons, card=card, settings=settings, pool=own)
 
 
-# --------------------------------------------------------------------------- worker side
+if __name__ == "__main__":  # pragma: no cover - the worker's old entry point
+    from .grading_worker import worker_main
 
-
-def _worker_main() -> None:  # pragma: no cover - exercised through GraderPool in a subprocess
-    import resource
-
-    memory_mb = int(os.environ.get("COT_POTENTIAL_GRADER_MEMORY_MB", "4096"))
-    if memory_mb > 0:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.disable(logging.WARNING)  # math-verify warns on every call with its timeout off
-    from math_verify import parse, verify
-
-    gold_cache: dict[str, Any] = {}
-
-    def boxed(s: str) -> str:
-        return "\\boxed{" + s + "}"
-
-    def judge(gold: str, answer: str) -> str:
-        if gold not in gold_cache:
-            gold_cache[gold] = parse(boxed(gold), parsing_timeout=None)
-        target = parse(boxed(answer), parsing_timeout=None)
-        return CORRECT if verify(gold_cache[gold], target, timeout_seconds=None) else INCORRECT
-
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
-    for line in sys.stdin:
-        gold, answer = json.loads(line)
-        try:
-            verdict = judge(gold, answer)
-        except (MemoryError, RecursionError):
-            verdict = TIMEOUT
-        except Exception:  # noqa: BLE001 - an unparsable answer is simply not correct
-            verdict = INCORRECT
-        out.write(json.dumps(verdict) + "\n")
-        out.flush()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _worker_main()
+    worker_main()
 
 
 def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
@@ -330,15 +315,17 @@ def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_p
     from .provenance import provenance
     from .tables import read_json, read_table, write_table
 
-    card = read_json(card_path)
-    rollouts = read_table(rollouts_path)
-    prefixes = read_table(prefixes_path).set_index("prefix_id")
-    problems = read_table(problems_path).set_index("problem_id")
-    owner = prefixes.loc[rollouts["prefix_id"]]
-    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
-    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
-                               rollouts["finish_reason"].tolist(), card=card,
-                               settings=GradingSettings.from_config(settings))
+    grading = GradingSettings.from_config(settings)
+    # Math workers start before the tables are read, so their start-up overlaps the reading.
+    with GraderPool(grading) if kind == "math" else contextlib.nullcontext() as pool:
+        card = read_json(card_path)
+        rollouts = read_table(rollouts_path)
+        prefixes = read_table(prefixes_path).set_index("prefix_id")
+        problems = read_table(problems_path).set_index("problem_id")
+        owner = prefixes.loc[rollouts["prefix_id"]]
+        texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
+        graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
+                                   rollouts["finish_reason"].tolist(), card=card, settings=grading, pool=pool)
     graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
     graded.insert(1, "sample", rollouts["sample"].values)
     graded["finish_reason"] = rollouts["finish_reason"].values

@@ -58,12 +58,22 @@ def compute_potentials(prefixes: pd.DataFrame, grades: pd.DataFrame, level: floa
     return out.sort_values(order + ["prefix_id"]).reset_index(drop=True)
 
 
-def potentials_job(prefixes_path: str, grade_paths: list[str], out: str, *, config: dict) -> None:
+def potentials_job(prefixes_path: str | list[str], grade_paths: list[str], out: str, *, config: dict,
+                   adaptive: dict | None = None) -> None:
+    """The potentials rule. ``prefixes_path`` may be several tables (an adaptive run's shards);
+    ``adaptive`` (``{"settings", "n"}``) marks an adaptive run (see ``adaptive.adaptive_potentials``)."""
     from .provenance import provenance
     from .tables import read_table, read_tables, write_table
 
-    prefixes = read_table(prefixes_path)
+    paths = [prefixes_path] if isinstance(prefixes_path, str) else list(prefixes_path)
+    prefixes = read_table(paths[0]) if len(paths) == 1 else read_tables(paths)
     grades = read_tables(grade_paths)
-    table = compute_potentials(prefixes, grades)
-    write_table(table, out, provenance(config, n_prefixes=len(table), n_samples=int(table["n_samples"].sum()),
-                                       inputs=[prefixes_path, *grade_paths]))
+    if adaptive:
+        from .adaptive import AdaptiveSettings, adaptive_potentials
+
+        table = adaptive_potentials(prefixes, grades, AdaptiveSettings.from_config(adaptive["settings"], adaptive["n"]))
+    else:
+        table = compute_potentials(prefixes, grades)
+    write_table(table, out, provenance(config, n_prefixes=len(table),
+                                       n_samples=int(table["n_samples"].sum()),
+                                       inputs=[*paths, *grade_paths]))

@@ -31,6 +31,10 @@ GENERATED_DATASET = _alternatives(config["datasets"])
 IMPORTED_SET = _alternatives(IMPORTED)
 MODEL_RUN = _alternatives(MODEL_BY_SLUG)
 TRANSFER_RUN = _alternatives(TRANSFER_RUNS)
+# rollouts.sampling: adaptive applies to potential runs; transfer runs keep their fixed design
+# (the alone and floor batches at f = 0 are defined by their sample counts).
+ADAPTIVE = config["rollouts"]["sampling"] == "adaptive"
+ADAPTIVE_RUN = MODEL_RUN if ADAPTIVE else "(?!)"
 
 
 def model_name(wildcards):
@@ -125,6 +129,37 @@ def shard_files(kind):
         ]
 
     return files
+
+
+def sample_store(wildcards):
+    """Every sample drawn for a run, kept across jobs so raising N or adding cuts draws only
+    what is missing (sample_store.py). Not an output: Snakemake deletes outputs before a rerun."""
+    return f"results/samples/{wildcards.model}/{wildcards.dataset}"
+
+
+def is_adaptive(wildcards):
+    return ADAPTIVE and wildcards.model in MODEL_BY_SLUG
+
+
+def shard_prefix_table(wildcards):
+    """The prefixes a shard's completions continue: an adaptive job writes its own cuts."""
+    if is_adaptive(wildcards):
+        return f"results/prefixes/{wildcards.model}/{wildcards.dataset}/shard-{wildcards.shard}.parquet"
+    return f"results/prefixes/{wildcards.model}/{wildcards.dataset}.parquet"
+
+
+def run_prefix_tables(wildcards):
+    """All prefixes of a run: the prefix table, or every adaptive shard's own."""
+    if is_adaptive(wildcards):
+        return [f"results/prefixes/{wildcards.model}/{wildcards.dataset}/shard-{i}.parquet" for i in range(N_SHARDS)]
+    return [f"results/prefixes/{wildcards.model}/{wildcards.dataset}.parquet"]
+
+
+def adaptive_params(wildcards):
+    """What the potentials of an adaptive run need to know about its stopping rule (else None)."""
+    if is_adaptive(wildcards):
+        return {"settings": config["rollouts"]["adaptive"], "n": config["rollouts"]["n"]}
+    return None
 
 
 def weights_inputs(wildcards):

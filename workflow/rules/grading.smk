@@ -2,7 +2,7 @@ rule grade:
     input:
         card=card_path,
         problems=problems_table,
-        prefixes="results/prefixes/{model}/{dataset}.parquet",
+        prefixes=shard_prefix_table,
         rollouts="results/rollouts/{model}/{dataset}/shard-{shard}.parquet",
     output:
         "results/grades/{model}/{dataset}/shard-{shard}.parquet",

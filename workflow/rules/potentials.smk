@@ -1,6 +1,6 @@
 rule potentials:
     input:
-        prefixes="results/prefixes/{model}/{dataset}.parquet",
+        prefixes=run_prefix_tables,
         grades=shard_files("grades"),
     output:
         report(
@@ -8,6 +8,8 @@ rule potentials:
             caption="../../report/potentials.rst",
             category="Potentials",
         ),
+    params:
+        adaptive=adaptive_params,
     log:
         "logs/potentials/{model}/{dataset}.log",
     conda:

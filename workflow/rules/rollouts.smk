@@ -9,6 +9,7 @@ rule rollout:
         shards=N_SHARDS,
         keep_token_ids=config["rollouts"]["keep_token_ids"],
         seed=job_seed("rollouts"),
+        store=sample_store,
     log:
         "logs/rollout/{model}/{dataset}/shard-{shard}.log",
     benchmark:
@@ -21,3 +22,44 @@ rule rollout:
         "../../envs/engine.yaml"
     script:
         "../scripts/rollout.py"
+
+
+# rollouts.sampling: adaptive - the engine samples in rounds and grades each round to decide
+# the next (adaptive.py); it writes the shard's rollouts and the cuts it chose. In fixed mode
+# its model constraint matches nothing, so `rollout` makes every shard.
+ruleorder: adaptive_rollout > rollout
+
+
+rule adaptive_rollout:
+    input:
+        card=card_path,
+        traces="results/traces/{model}/{dataset}.parquet",
+        prefixes="results/prefixes/{model}/{dataset}.parquet",
+        problems=problems_table,
+    output:
+        rollouts="results/rollouts/{model}/{dataset}/shard-{shard}.parquet",
+        prefixes="results/prefixes/{model}/{dataset}/shard-{shard}.parquet",
+    wildcard_constraints:
+        model=ADAPTIVE_RUN,
+    params:
+        n=config["rollouts"]["n"],
+        shards=N_SHARDS,
+        settings=config["rollouts"]["adaptive"],
+        keep_token_ids=config["rollouts"]["keep_token_ids"],
+        cut_settings=config["prefixes"],
+        grader=dataset_grader,
+        grading=config["grading"],
+        seed=job_seed("rollouts"),
+        store=sample_store,
+    log:
+        "logs/adaptive_rollout/{model}/{dataset}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/adaptive_rollout/{model}/{dataset}/shard-{shard}.tsv"
+    # An engine job (see generate_traces); it also grades each round in grading workers.
+    threads: 4
+    resources:
+        gpu=engine_gpus,
+    conda:
+        "../../envs/engine.yaml"
+    script:
+        "../scripts/adaptive_rollout.py"

@@ -4,7 +4,8 @@ from cot_potential.potentials import potentials_job
 
 
 def main(smk):
-    potentials_job(smk.input.prefixes, list(smk.input.grades), smk.output[0], config=smk.config)
+    potentials_job(list(smk.input.prefixes), list(smk.input.grades), smk.output[0], config=smk.config,
+                   adaptive=smk.params.adaptive)
 
 
 if __name__ == "__main__":

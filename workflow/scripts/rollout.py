@@ -7,7 +7,7 @@ def main(smk):
     rollout_job(smk.input.card, smk.input.prefixes, smk.output[0],
                 shard=int(smk.wildcards.shard), shards=smk.params.shards, n=smk.params.n,
                 seed=smk.params.seed, keep_token_ids=smk.params.keep_token_ids,
-                threads=smk.threads, config=smk.config)
+                threads=smk.threads, config=smk.config, store=smk.params.store)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""The cost planner on the paper's config and on measured results."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from cot_potential.plan import Planner, grading_lines, load_config, main
+
+PAPER = REPO / "config" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def paper():
+    config = load_config([PAPER])
+    return config, Planner(config).lines()
+
+
+def line(lines, stage, model, dataset):
+    return next(x for x in lines if x["stage"] == stage and x["model"] == model and x["dataset"] == dataset)
+
+
+def test_the_paper_plan_counts_prefixes_rollouts_tokens_and_gpu_hours(paper):
+    config, lines = paper
+    x = line(lines, "rollouts", "qwen3-32b", "aime2024")
+    cuts = len(config["prefixes"]["fractions"])
+    assert x["prefixes"] == 30 * cuts and x["completions"] == 30 * cuts * 128
+    # (1 - f) T per continuation of a 12000-token thinking trace, 128 per cut
+    expected = 30 * 128 * sum(max(16, (1 - f) * 12000) for f in config["prefixes"]["fractions"])
+    assert x["tokens"] == pytest.approx(expected)
+    assert x["tokens"] > 10_000 * 30 * 128  # thinking models on AIME: 10k+ tokens per trace
+    gpus = 2  # tensor_parallel_size of qwen3-32b
+    assert x["gpu_hours"] == pytest.approx(gpus * (expected / 3000 + 70 * 120) / 3600)
+    stages = {x["stage"].split(" (")[0] for x in lines}
+    assert stages == {"traces", "rollouts", "transfer rollouts"}
+    assert len([x for x in lines if x["stage"] == "rollouts"]) == 18
+    total = sum(x["tokens"] for x in lines if x["stage"] == "rollouts")
+    assert 5e9 < total < 2e10  # ~560 problems x 21 cuts x 128 x ~1-8k tokens x 6 models
+    assert grading_lines(lines, config)[0]["completions"] == sum(x["completions"] for x in lines)
+
+
+def test_the_command_prints_a_table_with_totals(capsys):
+    assert main(["--configfile", str(PAPER)]) == 0
+    out = capsys.readouterr().out
+    for word in ("TOTAL rollouts", "TOTAL transfer rollouts", "grading (CPU)", "GPU h", "Mtokens"):
+        assert word in out
+    assert main(["--configfile", str(PAPER), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) > 18
+
+
+def test_measured_results_replace_the_assumptions(tmp_path):
+    config = load_config([REPO / "config" / "config.yaml"])
+    results = tmp_path / "results"
+    (results / "problems").mkdir(parents=True)
+    pd.DataFrame({"problem_id": [f"p{i}" for i in range(5)]}).to_parquet(results / "problems" / "arith.parquet")
+    (results / "traces" / "smollm2-oneshot").mkdir(parents=True)
+    pd.DataFrame({"n_tokens": [40, 60]}).to_parquet(results / "traces" / "smollm2-oneshot" / "arith.parquet")
+    (results / "potentials" / "smollm2-oneshot").mkdir(parents=True)
+    pd.DataFrame({"mean_completion_tokens": [30.0, 10.0], "n_samples": [16, 16], "potential": [0.5, 1.0]}).to_parquet(
+        results / "potentials" / "smollm2-oneshot" / "arith.parquet")
+    lines = Planner(config, tmp_path).lines()
+    x = line(lines, "rollouts", "smollm2-oneshot", "arith")
+    assert "problems measured" in x["basis"] and "completion length measured" in x["basis"]
+    assert x["completions"] == 5 * 11 * 16 and x["tokens"] == pytest.approx(5 * 11 * 16 * 20.0)
+    traces = line(lines, "traces", "smollm2-oneshot", "arith")
+    assert traces["tokens"] == pytest.approx(5 * 50.0)
+
+
+def test_adaptive_plans_expected_cost_below_its_bound():
+    config = load_config([REPO / "config" / "config.yaml"])
+    config["rollouts"]["sampling"] = "adaptive"
+    lines = Planner(config).lines()
+    expected = line(lines, "rollouts (adaptive, expected)", "smollm2-oneshot", "arith")
+    bound = line(lines, "rollouts (adaptive, upper bound)", "smollm2-oneshot", "arith")
+    assert 0 < expected["completions"] < bound["completions"]
+
+
+def test_an_uncountable_dataset_asks_for_its_size():
+    config = load_config([PAPER])
+    config["plan"]["problems"].pop("math500")
+    with pytest.raises(SystemExit, match="plan.problems.math500"):
+        Planner(config).lines()
