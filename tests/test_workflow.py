@@ -53,5 +53,20 @@ def test_conda_envs_are_pinned():
 def test_default_config_plans_every_stage(tmp_path):
     proc = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=REPO / "config" / "config.yaml")
     planned = proc.stdout + proc.stderr
-    for rule in ("convert_gguf", "generate_traces", "cut_prefixes", "rollout", "grade", "potentials", "report"):
+    for rule in ("convert_gguf", "generate_traces", "cut_prefixes", "rollout", "grade", "potentials", "report",
+                 "events", "annotations", "dynamics_table", "power_curve", "plot_dynamics"):
         assert rule in planned
+    assert "optimize_cot" not in planned  # off in the default: it costs several ordinary runs
+
+
+@pytest.mark.parametrize(("configfile", "expected"), [
+    ("config/paper.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
+    ("config/showcase.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
+])
+def test_shipped_configs_plan_the_dynamics_stages(tmp_path, configfile, expected):
+    """The paper's study and the showcase plan every trace-dynamics rule (a dry run: nothing
+    is downloaded or computed)."""
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=REPO / configfile)
+    planned = proc.stdout + proc.stderr
+    for rule in expected:
+        assert re.search(rf"^{rule}\s+\d+", planned, re.M), (configfile, rule)

@@ -318,24 +318,32 @@ if __name__ == "__main__":  # pragma: no cover
     _worker_main()
 
 
+def grade_rollouts(prefixes: pd.DataFrame, rollouts: pd.DataFrame, problems: pd.DataFrame, *, kind: str,
+                   card: dict[str, Any], settings: GradingSettings) -> pd.DataFrame:
+    """Grade every rollout as its whole assistant text (prefix + completion): one row per
+    completion with ``prefix_id, sample, answer, answer_key, extraction, verdict,
+    finish_reason, n_tokens``."""
+    prefixes = prefixes.set_index("prefix_id")
+    problems = problems.set_index("problem_id")
+    owner = prefixes.loc[rollouts["prefix_id"]]
+    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
+    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
+                               rollouts["finish_reason"].tolist(), card=card, settings=settings)
+    graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
+    graded.insert(1, "sample", rollouts["sample"].values)
+    graded["finish_reason"] = rollouts["finish_reason"].values
+    graded["n_tokens"] = rollouts["n_tokens"].values
+    return graded
+
+
 def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
               *, kind: str, settings: dict[str, Any], config: dict[str, Any]) -> None:
     from .provenance import provenance
     from .tables import read_json, read_table, write_table
 
     card = read_json(card_path)
-    rollouts = read_table(rollouts_path)
-    prefixes = read_table(prefixes_path).set_index("prefix_id")
-    problems = read_table(problems_path).set_index("problem_id")
-    owner = prefixes.loc[rollouts["prefix_id"]]
-    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
-    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
-                               rollouts["finish_reason"].tolist(), card=card,
-                               settings=GradingSettings.from_config(settings))
-    graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
-    graded.insert(1, "sample", rollouts["sample"].values)
-    graded["finish_reason"] = rollouts["finish_reason"].values
-    graded["n_tokens"] = rollouts["n_tokens"].values
+    graded = grade_rollouts(read_table(prefixes_path), read_table(rollouts_path), read_table(problems_path),
+                            kind=kind, card=card, settings=GradingSettings.from_config(settings))
     counts = graded["verdict"].value_counts().to_dict()
     log.info("graded %d completions: %s", len(graded), counts)
     write_table(graded, out, provenance(config, model=card["name"], grader_version=grader_version(kind),
