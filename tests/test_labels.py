@@ -79,3 +79,30 @@ def test_judge_replies_are_parsed_to_a_label_or_none():
     assert parse_label(" Label: jump.") == "jump"
     assert parse_label("I think it is an insight, not a jump") == "insight"
     assert parse_label("unsure") is None and parse_label("") is None
+
+
+def test_the_judge_sends_one_greedy_request_per_spike_and_parses_the_reply(smollm2_tokenizer):
+    from cot_potential.engine import Completion
+    from cot_potential.judge import JUDGE_PROMPT_VERSION, judge_spikes
+
+    class Replies:
+        def __init__(self):
+            self.seen = []
+
+        def generate(self, requests, sampling, progress=True):
+            self.seen.append((requests, sampling))
+            texts = ["INSIGHT", "It is a jump.", "no idea"]
+            return [[Completion((1,), texts[i], "stop")] for i in range(len(requests))]
+
+    rows = pd.DataFrame({"event_id": ["a", "b", "c"], "problem": ["What is 2 + 2?"] * 3,
+                         "context_before": ["We add.", float("nan"), ""], "span_text": ["2 + 2 = 4", "4", "ok"],
+                         "potential_before": [0.1, 0.2, 0.3], "potential_after": [0.9, 0.8, 0.7]})
+    engine = Replies()
+    card = {"name": "judge", "chat_template_kwargs": {}}
+    labels = judge_spikes(engine, smollm2_tokenizer, card, rows)
+    assert labels["label"].tolist() == ["insight", "jump", None]
+    assert (labels["prompt_version"] == JUDGE_PROMPT_VERSION).all() and (labels["judge_model"] == "judge").all()
+    requests, sampling = engine.seen[0]
+    assert sampling == {"temperature": 0.0} and all(r.n == 1 for r in requests)
+    prompt = smollm2_tokenizer.decode(list(requests[1].prompt_token_ids))
+    assert "(start)" in prompt and "20% to 80%" in prompt
