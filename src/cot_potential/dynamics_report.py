@@ -4,6 +4,7 @@ and the context of ``report/dynamics.html.j2``."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,8 @@ def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: st
     of its potentials, traces, events, per-trace table, figures and annotation export."""
     rates = read_table(rates_path)
 
-    def rel(path: str) -> str:
-        return Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+    def rel(path: str) -> str:  # links from the report's folder (annotations live beside it)
+        return Path(os.path.relpath(Path(path).resolve(), out_dir.resolve())).as_posix()
 
     sections = []
     for run in runs:
