@@ -26,6 +26,8 @@ include: "workflow/rules/rollouts.smk"
 include: "workflow/rules/grading.smk"
 include: "workflow/rules/potentials.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/dynamics.smk"
+include: "workflow/rules/optimize.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -34,4 +36,5 @@ rule all:
     input:
         potential_tables(),
         transfer_tables(),
+        dynamics_tables(),
         "results/report/index.html",

@@ -22,7 +22,8 @@ def table(workdir, stage):
 def check_potentials_contract(pot):
     """The potentials table of the tiny config: its columns, counts and intervals add up."""
     assert set(CONTRACT) <= set(pot.columns)
-    assert len(pot) == 3 * 5 or pot.groupby(["problem_id", "trace_id"]).size().le(5).all()
+    grid = pot[pot["grid_cut"]]  # answer cuts (dynamics) come on top of the 5-cut grid
+    assert len(grid) == 3 * 5 or grid.groupby(["problem_id", "trace_id"]).size().le(5).all()
     assert pot["problem_id"].nunique() == 3
     assert (pot["n_samples"] == 4).all()
     counted = pot["n_correct"] + pot["n_incorrect"] + pot["n_no_answer"] + pot["n_timeout"]
@@ -207,3 +208,85 @@ def test_adaptive_sampling_runs_the_real_pipeline_and_reuses_the_fixed_samples(t
     grades = pd.concat(pd.read_parquet(p) for p in (work / "results/grades" / MODEL / DATASET).glob("shard-*.parquet"))
     assert len(grades) == len(rollouts) == int(prefixes["n"].sum())
     assert (work / "results/report/index.html").stat().st_size > 1000
+
+
+# ------------------------------------------------------------------ trace dynamics (issue 3)
+
+
+def test_answer_cuts_end_just_before_the_traces_first_statement_of_its_answer(tiny_run):
+    from cot_potential.prefixes import first_statement
+
+    prefixes = table(tiny_run, "prefixes")
+    traces = table(tiny_run, "traces").set_index(["problem_id", "trace_id"])
+    for key, cuts in prefixes.groupby(["problem_id", "trace_id"]):
+        assert list(cuts.sort_values("cut_token")["cut_index"]) == list(range(len(cuts)))
+        assert cuts["grid_cut"].sum() <= 5 and cuts["answer_cut"].sum() <= 2
+        trace = traces.loc[key]
+        answer = cuts[cuts["answer_cut"]]
+        if not trace["correct"]:
+            assert answer.empty
+            continue
+        where = first_statement(trace["text"], str(trace["answer"]))
+        assert not answer.empty and where is not None
+        before = answer[answer["answer_offset"] == 0].iloc[0]["prefix_text"]
+        assert first_statement(before, str(trace["answer"])) is None  # the answer is not yet written
+        assert 0 <= where - len(before) <= 2  # ...and comes next
+    pot = table(tiny_run, "potentials")
+    assert {"grid_cut", "answer_cut", "answer_offset", "answer_token"} <= set(pot.columns)
+
+
+def test_events_and_the_rates_table_have_real_values(tiny_run):
+    events = table(tiny_run, "events")
+    dynamics = table(tiny_run, "dynamics")
+    pot = table(tiny_run, "potentials")
+    assert len(dynamics) == pot.groupby(["problem_id", "trace_id"]).ngroups == 3
+    assert set(events["kind"]) <= {"spike", "tangent", "recovery", "lucky_guess"}
+    texts = table(tiny_run, "traces").set_index(["problem_id", "trace_id"])["text"]
+    for ev in events.itertuples():
+        assert ev.span_text == texts[(ev.problem_id, ev.trace_id)][ev.char_start:ev.char_end]
+        assert 0 <= ev.p_value <= 0.05 or ev.kind == "lucky_guess"
+    rates = pd.read_csv(tiny_run / "results/tables/dynamics.csv")
+    base = rates[rates["trace_source"] == "sampled"].set_index("traces")
+    assert list(base.index) == ["all", "correct", "incorrect"]
+    assert base.loc["all", "n_traces"] == 3 and base.loc["all", "monotone_rate"] == dynamics["monotone"].mean()
+    assert base["monotone_rate"].dropna().between(0, 1).all()
+    if (events["kind"] == "spike").any():  # no human labels: no insight/jump split
+        assert (base["label_source"] == "none").all() and base["insight_rate"].isna().all()
+    else:  # nothing to split: no insights and no jumps, whatever the labels
+        assert (base["label_source"] == "no_spikes").all() and (base["insight_rate"] == 0).all()
+    assert base.loc["all", "n_samples"] == 4 and base.loc["all", "cut_grid"] == "fraction:0-1/0.25 (5)"
+    assert 0 <= base.loc["all", "pass_at_1"] <= 1
+    annotations = pd.read_csv(tiny_run / "results/annotations" / MODEL / f"{DATASET}.csv")
+    assert len(annotations) == (events["kind"] == "spike").sum()
+    power = pd.read_csv(tiny_run / "results/tables/power.csv")
+    assert set(power["n_samples"]) == {4, 16} and power["recall"].between(0, 1).all()
+
+
+def test_optimized_traces_are_built_from_the_best_candidates_and_re_estimated(tiny_run):
+    folder = tiny_run / "results/optimized" / MODEL / DATASET
+    traces, steps = pd.read_parquet(folder / "traces.parquet"), pd.read_parquet(folder / "steps.parquet")
+    assert len(traces) == 2 and (traces["source"] == "optimized").all()
+    per_step = steps.groupby(["problem_id", "step"])
+    assert (per_step.size() == 2).all() and (per_step["chosen"].sum() == 1).all()
+    best = per_step["estimate"].transform("max")
+    assert (steps.loc[steps["chosen"], "estimate"] == best[steps["chosen"]]).all()
+    assert (traces["tokens_spent"] >= traces["n_tokens"]).all()
+    assert steps.loc[steps["chosen"], "fresh_estimate"].notna().all()
+    pot = pd.read_parquet(folder / "potentials.parquet")
+    assert (pot["n_samples"] == 4).all() and pot["problem_id"].nunique() == 2
+    comparison = pd.read_csv(tiny_run / "results/tables/optimized.csv")
+    assert list(comparison["method"]) == ["ordinary", "optimized", "best_of_n"]
+    rates = pd.read_csv(tiny_run / "results/tables/dynamics.csv")
+    assert (rates["trace_source"] == "optimized").sum() == 3
+
+
+def test_report_shows_the_dynamics_section(tiny_run):
+    html = (tiny_run / "results/report/index.html").read_text()
+    assert 'id="dynamics"' in html and "Beside the paper" in html and "not comparable" in html
+    assert html.count('class="dyn-curve"') == 3 + 2  # sampled and optimized curves
+    figures = tiny_run / "results/report/dynamics" / MODEL / DATASET
+    for name in ("distributions.png", "events-0.png"):
+        assert (figures / name).stat().st_size > 1000
+        assert f"dynamics/{MODEL}/{DATASET}/{name}" in html
+    assert (tiny_run / "results/report/dynamics/power.png").stat().st_size > 1000
+    assert "Potential-optimized CoT" in html

@@ -67,3 +67,51 @@ def test_prefix_ids_are_prompt_ids_plus_trace_ids_with_a_real_tokenizer(smollm2_
         assert row["max_tokens"] == 100 - t
         assert text.startswith(row["prefix_text"]) and row["char_offset"] == len(row["prefix_text"])
     assert prefixes["prefix_text"].iloc[-1] == text
+
+
+def test_first_statement_finds_the_answer_as_a_whole_number():
+    from cot_potential.prefixes import first_statement
+
+    text = "18 apples and 0.8 kg; 8.5 m; so 3 + 5 = 8. The answer is \\boxed{8}."
+    assert first_statement(text, "8") == text.index("= 8") + 2
+    assert first_statement(text, "8", start=text.index("= 8") + 3) == text.index("{8}") + 1
+    assert first_statement(text, "\\frac{1}{2}") is None
+    assert first_statement("x = \\frac{1}{2}", "\\frac{1}{2}") == 4
+    assert first_statement("no answer here", "") is None
+
+
+def test_answer_cuts_end_just_before_the_answer_and_a_few_tokens_earlier(smollm2_tokenizer):
+    tok = smollm2_tokenizer
+    text = "Tom has 3 apples and gets 5 more, so 3 + 5 = 8 apples. The answer is \\boxed{8}."
+    ids = tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+    trace = {"problem_id": "p", "trace_id": 0, "prompt_token_ids": [1, 2], "token_ids": ids,
+             "content_end": len(ids) - 1, "think_start": -1, "think_end": -1, "correct": True, "answer": "8"}
+    card = {"thinking": False, "max_tokens": 200}
+    settings = CutSettings(fractions=(0, 1.0), answer_cuts=(0, 3))
+    prefixes = make_prefixes(pd.DataFrame([trace]), tok, card, settings)
+    assert list(prefixes["cut_index"]) == list(range(len(prefixes)))
+    assert prefixes["cut_token"].is_monotonic_increasing
+    answer = prefixes[prefixes["answer_cut"]].set_index("answer_offset")
+    assert set(answer.index) == {0, 3} and not answer["grid_cut"].any()
+    just_before = answer.loc[0, "prefix_text"]
+    assert text.startswith(just_before) and just_before.rstrip().endswith("3 + 5 =")
+    assert "8" not in just_before
+    assert answer.loc[3, "cut_token"] == answer.loc[0, "cut_token"] - 3
+    assert (prefixes["answer_token"] == answer.loc[0, "cut_token"]).all()
+    assert prefixes["grid_cut"].sum() == 2 and (prefixes.loc[~prefixes["grid_cut"], "nominal_fraction"].isna()).all()
+    wrong = make_prefixes(pd.DataFrame([{**trace, "correct": False}]), tok, card, settings)
+    assert not wrong["answer_cut"].any() and (wrong["answer_token"] == -1).all()
+    answered = make_prefixes(pd.DataFrame([{**trace, "correct": False}]), tok, card,
+                             CutSettings(fractions=(0, 1.0), answer_cuts=(0,), answer_cuts_for="answered"))
+    assert answered["answer_cut"].sum() == 1
+
+
+def test_an_answer_cut_on_a_grid_cut_marks_it_instead_of_adding_one():
+    from cot_potential.prefixes import Cut, with_answer_cuts
+
+    grid = [Cut(0, 0.0, 0.0), Cut(5, 0.5, 0.5), Cut(10, 1.0, 1.0)]
+    cuts = with_answer_cuts(grid, 5, 0, 10, CutSettings(answer_cuts=(0, 2, 9)))
+    assert [(c.token, c.grid, c.answer_offset) for c in cuts] == [
+        (0, True, 9), (3, False, 2), (5, True, 0), (10, True, -1)]
+    with pytest.raises(ValueError):
+        CutSettings(answer_cuts=(-1,))

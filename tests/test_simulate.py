@@ -83,3 +83,11 @@ def test_bad_arguments_are_rejected():
         simulate_curves(2, GRID, n_samples=4, seed=0, size=0)
     with pytest.raises(ValueError):
         PlantedEvent("p", 0, "spike", 3, 3, 0.5)
+
+
+def test_short_grids_work_for_kinds_that_fit():
+    short = [0, 0.25, 0.5, 0.75, 1]
+    pot, events = simulate_curves(20, short, n_samples=4, seed=0, kinds=["spike", "tangent"], recover_prob=0.0)
+    assert len(events) == 20 and pot.groupby(["problem_id", "trace_id"]).size().eq(5 + 0).sum() > 0
+    with pytest.raises(ValueError, match="tangent"):
+        simulate_curves(2, short, n_samples=4, seed=0, kinds=["tangent"], recover_prob=0.5)

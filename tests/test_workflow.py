@@ -53,8 +53,10 @@ def test_conda_envs_are_pinned():
 def test_default_config_plans_every_stage(tmp_path):
     proc = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=REPO / "config" / "config.yaml")
     planned = proc.stdout + proc.stderr
-    for rule in ("convert_gguf", "generate_traces", "cut_prefixes", "rollout", "grade", "potentials", "report"):
+    for rule in ("convert_gguf", "generate_traces", "cut_prefixes", "rollout", "grade", "potentials", "report",
+                 "events", "annotations", "dynamics_table", "power_curve", "plot_dynamics"):
         assert rule in planned
+    assert "optimize_cot" not in planned  # off in the default: it costs several ordinary runs
 
 
 def _plan_counts(tmp_path, config):
@@ -80,3 +82,16 @@ def test_the_shard_count_comes_from_the_config_and_adaptive_runs_use_their_own_r
     counts = _plan_counts(tmp_path / "adaptive", config)
     assert counts["adaptive_rollout"] == 3 and counts["rollout"] == 3 * (runs - 1)
     assert counts["grade"] == 3 * runs
+
+
+@pytest.mark.parametrize(("configfile", "expected"), [
+    ("config/paper.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
+    ("config/showcase.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
+])
+def test_shipped_configs_plan_the_dynamics_stages(tmp_path, configfile, expected):
+    """The paper's study and the showcase plan every trace-dynamics rule (a dry run: nothing
+    is downloaded or computed)."""
+    proc = snakemake(tmp_path, "-n", "--quiet", "rules", configfile=REPO / configfile)
+    planned = proc.stdout + proc.stderr
+    for rule in expected:
+        assert re.search(rf"^{rule}\s+\d+", planned, re.M), (configfile, rule)

@@ -121,6 +121,26 @@ def check(config: dict[str, Any]) -> None:
         _require(entry["model"], models, f"potentials[{i}].model", "model")
         for name in entry["datasets"]:
             _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
+    _check_dynamics(config, models)
+
+
+def _check_dynamics(config: dict[str, Any], models: dict[str, Any]) -> None:
+    """The dynamics and optimize keys name models and runs that exist."""
+    runs = {(entry["model"], d) for entry in config.get("potentials", []) for d in entry["datasets"]}
+    run_names = sorted(f"{m}/{d}" for m, d in runs)
+    dynamics = config.get("dynamics", {})
+    judge = dynamics.get("judge", {}).get("model")
+    if judge is not None:
+        _require(judge, models, "dynamics.judge.model", "model")
+    for i, entry in enumerate(dynamics.get("human_labels", [])):
+        name = f"{entry['model']}/{entry['dataset']}"
+        _require(name, run_names, f"dynamics.human_labels[{i}]", "model/dataset run (under `potentials`)")
+    optimize = config.get("optimize", {})
+    for i, entry in enumerate(optimize.get("runs", []) if optimize.get("enabled") else []):
+        _require(entry["model"], models, f"optimize.runs[{i}].model", "model")
+        for name in entry["datasets"]:
+            _require(f"{entry['model']}/{name}", run_names, f"optimize.runs[{i}].datasets",
+                     "model/dataset run (under `potentials`: the ordinary baseline)")
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:

@@ -304,10 +304,23 @@ def grade_completions(kind: str, texts: Iterable[str], problems: pd.DataFrame,
         return grade_completions(kind, texts, problems, finish_reasons, card=card, settings=settings, pool=own)
 
 
-if __name__ == "__main__":  # pragma: no cover - the worker's old entry point
-    from .grading_worker import worker_main
-
-    worker_main()
+def grade_rollouts(prefixes: pd.DataFrame, rollouts: pd.DataFrame, problems: pd.DataFrame, *, kind: str,
+                   card: dict[str, Any], settings: GradingSettings,
+                   pool: GraderPool | None = None) -> pd.DataFrame:
+    """Grade every rollout as its whole assistant text (prefix + completion): one row per
+    completion with ``prefix_id, sample, answer, answer_key, extraction, verdict,
+    finish_reason, n_tokens``."""
+    prefixes = prefixes.set_index("prefix_id")
+    problems = problems.set_index("problem_id")
+    owner = prefixes.loc[rollouts["prefix_id"]]
+    texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
+    graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
+                               rollouts["finish_reason"].tolist(), card=card, settings=settings, pool=pool)
+    graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
+    graded.insert(1, "sample", rollouts["sample"].values)
+    graded["finish_reason"] = rollouts["finish_reason"].values
+    graded["n_tokens"] = rollouts["n_tokens"].values
+    return graded
 
 
 def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_path: str, out: str,
@@ -319,20 +332,17 @@ def grade_job(card_path: str, problems_path: str, prefixes_path: str, rollouts_p
     # Math workers start before the tables are read, so their start-up overlaps the reading.
     with GraderPool(grading) if kind == "math" else contextlib.nullcontext() as pool:
         card = read_json(card_path)
-        rollouts = read_table(rollouts_path)
-        prefixes = read_table(prefixes_path).set_index("prefix_id")
-        problems = read_table(problems_path).set_index("problem_id")
-        owner = prefixes.loc[rollouts["prefix_id"]]
-        texts = (p + c for p, c in zip(owner["prefix_text"], rollouts["completion_text"]))
-        graded = grade_completions(kind, texts, problems.loc[owner["problem_id"]].reset_index(),
-                                   rollouts["finish_reason"].tolist(), card=card, settings=grading, pool=pool)
-    graded.insert(0, "prefix_id", rollouts["prefix_id"].values)
-    graded.insert(1, "sample", rollouts["sample"].values)
-    graded["finish_reason"] = rollouts["finish_reason"].values
-    graded["n_tokens"] = rollouts["n_tokens"].values
+        graded = grade_rollouts(read_table(prefixes_path), read_table(rollouts_path), read_table(problems_path),
+                                kind=kind, card=card, settings=grading, pool=pool)
     counts = graded["verdict"].value_counts().to_dict()
     log.info("graded %d completions: %s", len(graded), counts)
     write_table(graded, out, provenance(config, model=card["name"], model_identity=card["identity"],
                                         prompt_version=card["prompt"].get("version"),
                                         grader_version=grader_version(kind), grading=settings,
                                         verdicts=counts, inputs=[rollouts_path, prefixes_path]))
+
+
+if __name__ == "__main__":  # pragma: no cover - the worker's old entry point
+    from .grading_worker import worker_main
+
+    worker_main()

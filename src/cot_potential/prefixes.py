@@ -3,11 +3,18 @@
 Cuts lie within the *content* tokens (never after the stop token). For reasoning models the
 fractions are taken over the thinking span by default. A prefix continues the same
 assistant turn: its prompt is the chat-template prompt ids + the trace's first ``t`` ids.
+
+Besides the configured grid, *answer cuts* (``answer_cuts``: token offsets) end just before
+the token where the trace first states its final answer, and a few tokens before that, so the
+potential right before the answer (the lucky-guess test of the dynamics stage) is measured,
+not interpolated. ``grid_cut``/``answer_cut``/``answer_offset`` say which cut is which;
+``cut_index`` numbers all cuts of a trace in token order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -24,12 +31,16 @@ class CutSettings:
     stride: int = 32
     max_cuts: int | None = None  # boundary mode: at most this many, evenly spread
     span: str = "auto"  # auto (thinking span for reasoning models) | content | thinking
+    answer_cuts: tuple[int, ...] = ()  # tokens before the first statement of the answer (0 = just before)
+    answer_cuts_for: str = "correct"  # correct | answered: which traces get answer cuts
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> CutSettings:
         cfg = dict(cfg)
         if "fractions" in cfg:
             cfg["fractions"] = tuple(float(f) for f in cfg["fractions"])
+        if "answer_cuts" in cfg:
+            cfg["answer_cuts"] = tuple(int(o) for o in cfg["answer_cuts"])
         return cls(**cfg)
 
     def __post_init__(self) -> None:
@@ -39,6 +50,10 @@ class CutSettings:
             raise ValueError("prefixes.fractions must be non-empty and within [0, 1]")
         if self.stride < 1:
             raise ValueError("prefixes.stride must be >= 1")
+        if any(o < 0 for o in self.answer_cuts):
+            raise ValueError("prefixes.answer_cuts are token offsets >= 0")
+        if self.answer_cuts_for not in ("correct", "answered"):
+            raise ValueError(f"prefixes.answer_cuts_for must be correct | answered, got {self.answer_cuts_for!r}")
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,11 @@ class Cut:
     token: int  # number of trace tokens kept
     fraction: float  # position within the cut span, in [0, 1]
     nominal: float | None = field(default=None)  # the configured fraction it came from
+    grid: bool = True  # on the configured grid (fractions, stride or boundaries)
+    answer_offset: int = -1  # an answer cut: tokens before the first statement of the answer
 
 
-def _boundaries(pieces: list[str]) -> list[int]:
+def sentence_boundaries(pieces: list[str]) -> list[int]:
     """Positions just after a token that ends a sentence or a line."""
     out = []
     for i, piece in enumerate(pieces):
@@ -79,13 +96,66 @@ def cut_points(start: int, stop: int, settings: CutSettings, pieces: list[str] |
     else:
         if pieces is None:
             raise ValueError("boundary cuts need the decoded token pieces")
-        points = [start] + [start + b for b in _boundaries(pieces[start:stop]) if start + b < stop] + [stop]
+        points = [start] + [start + b for b in sentence_boundaries(pieces[start:stop]) if start + b < stop] + [stop]
         if settings.max_cuts and len(points) > settings.max_cuts:
             idx = sorted({round(i * (len(points) - 1) / (settings.max_cuts - 1)) for i in range(settings.max_cuts)})
             points = [points[i] for i in idx]
         for t in points:
             cuts.setdefault(t, Cut(t, frac(t)))
     return [cuts[t] for t in sorted(cuts)]
+
+
+def first_statement(text: str, answer: str, start: int = 0) -> int | None:
+    """Character position where ``answer`` is first written in ``text`` (from ``start``), as a
+    whole number/expression: ``8`` is not found inside ``18``, ``0.8`` or ``8.5``."""
+    if not answer:
+        return None
+    pattern = r"(?<![0-9A-Za-z.\\])" + re.escape(answer) + r"(?![0-9A-Za-z])(?!\.\d)"
+    match = re.compile(pattern).search(text, start)
+    return match.start() if match else None
+
+
+def token_before_char(tokenizer: Any, ids: list[int], start: int, stop: int, char: int) -> int:
+    """The largest ``t`` in ``[start, stop]`` whose decoded prefix ``ids[:t]`` ends at or before
+    character ``char``: the cut that keeps everything before that character and none of it."""
+    lo, hi = start, stop
+    while lo < hi:  # decoded length grows with t: binary search
+        mid = (lo + hi + 1) // 2
+        if len(tokenizer.decode(ids[:mid], skip_special_tokens=True)) <= char:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def answer_token(trace: dict[str, Any], tokenizer: Any, start: int, stop: int) -> int:
+    """Index of the token where the trace first states its own final answer within the cut
+    span, or -1 (no answer, or never written in the span)."""
+    answer = trace.get("answer")
+    if answer is None or (isinstance(answer, float) and answer != answer):
+        return -1
+    ids = list(trace["token_ids"])
+    text = tokenizer.decode(ids[:stop], skip_special_tokens=True)
+    offset = len(tokenizer.decode(ids[:start], skip_special_tokens=True))
+    char = first_statement(text, str(answer).strip(), offset)
+    if char is None:
+        return -1
+    return token_before_char(tokenizer, ids, start, stop, char)
+
+
+def with_answer_cuts(cuts: list[Cut], at: int, start: int, stop: int, settings: CutSettings) -> list[Cut]:
+    """The grid cuts plus a cut ``offset`` tokens before the answer token ``at`` for every
+    configured offset (clamped to the span); a grid cut at the same token is marked instead."""
+    by_token = {c.token: c for c in cuts}
+    length = stop - start
+    for offset in sorted(set(settings.answer_cuts)):
+        t = max(start, at - offset)
+        if t in by_token:
+            if by_token[t].answer_offset < 0:
+                by_token[t] = replace(by_token[t], answer_offset=offset)
+        else:
+            by_token[t] = Cut(t, (t - start) / length if length else 1.0, None, grid=False, answer_offset=offset)
+    return [by_token[t] for t in sorted(by_token)]
 
 
 def cut_span(trace: dict[str, Any], settings: CutSettings, thinking: bool) -> tuple[int, int]:
@@ -105,7 +175,14 @@ def make_prefixes(traces: pd.DataFrame, tokenizer: Any, card: dict[str, Any],
         pieces = None
         if settings.mode == "boundary":
             pieces = [tokenizer.decode([i]) for i in ids[:stop]]
-        for cut_index, cut in enumerate(cut_points(start, stop, settings, pieces)):
+        cuts = cut_points(start, stop, settings, pieces)
+        at = -1
+        wanted = trace.get("correct", False) if settings.answer_cuts_for == "correct" else True
+        if settings.answer_cuts and bool(wanted):
+            at = answer_token(trace, tokenizer, start, stop)
+            if at >= 0:
+                cuts = with_answer_cuts(cuts, at, start, stop, settings)
+        for cut_index, cut in enumerate(cuts):
             kept = ids[: cut.token]
             text = tokenizer.decode(kept, skip_special_tokens=True)
             rows.append({
@@ -121,6 +198,10 @@ def make_prefixes(traces: pd.DataFrame, tokenizer: Any, card: dict[str, Any],
                 "prefix_text": text,
                 "max_tokens": max(1, card["max_tokens"] - cut.token),
                 "trace_correct": bool(trace.get("correct", False)),
+                "grid_cut": cut.grid,
+                "answer_cut": cut.answer_offset >= 0,
+                "answer_offset": cut.answer_offset,
+                "answer_token": at,
             })
     return pd.DataFrame(rows)
 

@@ -118,7 +118,9 @@ def run_context(run: Run, potentials: pd.DataFrame, traces: pd.DataFrame, proble
             "figure": f"{figures_dir}/curve-{i}.png",
             "segments": segments(text, curve),
             "answers": [
-                {"cut": int(r["cut_index"]), "fraction": r["cut_fraction"], "answers": list(r["answers"])[:5]}
+                {"cut": int(r["cut_index"]), "fraction": r["cut_fraction"], "answers": list(r["answers"])[:5],
+                 "answer_offset": int(r.get("answer_offset", -1)), "grid": bool(r.get("grid_cut", True)),
+                 "drift": top_wrong_answer(r)}
                 for r in curve.sort_values("cut_index").to_dict("records")
             ],
         })
@@ -128,6 +130,16 @@ def run_context(run: Run, potentials: pd.DataFrame, traces: pd.DataFrame, proble
         "mean_figure": f"{figures_dir}/mean.png", "grid_figure": f"{figures_dir}/grid.png",
         "curves": curves,
     }
+
+
+def top_wrong_answer(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The most frequent wrong answer at a cut and its share of the samples: where the model
+    drifts when it does not reach the gold answer."""
+    wrong = [a for a in row["answers"] if a["verdict"] == "incorrect"]
+    if not wrong:
+        return None
+    top = max(wrong, key=lambda a: a["count"])
+    return {"answer": top["answer"], "share": top["count"] / max(1, int(row["n_samples"]))}
 
 
 def _missing(x: Any) -> bool:
@@ -149,7 +161,8 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
                cards: list[str], figure_dirs: list[str], out: str, *, config: dict[str, Any],
                max_curves: int, transfer_table: str | None = None,
                transfer_runs: list[dict[str, str]] | None = None,
-               transfer_figure_dirs: list[str] | None = None) -> None:
+               transfer_figure_dirs: list[str] | None = None,
+               dynamics: dict[str, Any] | None = None) -> None:
     out_dir = Path(out).parent
     contexts = []
     for run, pot, tr, pr, cd, fd in zip(runs, potentials, traces, problems, cards, figure_dirs):
@@ -159,9 +172,18 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
     provenance = read_json(provenance_path(potentials[0])) if potentials else {}
     transfer = (transfer_context(transfer_table, transfer_runs or [], transfer_figure_dirs or [], out_dir)
                 if transfer_table else None)
+    dynamics_section = None
+    if dynamics and dynamics.get("rates"):
+        from .dynamics_report import dynamics_context
+
+        dynamics_section = dynamics_context(dynamics["rates"], dynamics["runs"], dynamics.get("power"),
+                                            dynamics.get("power_figure"), dynamics.get("optimized"), out_dir,
+                                            max_curves)
+        dynamics_section["settings"] = dynamics["settings"]
     html = render("index.html.j2", {
         "runs": contexts,
         "transfer": transfer,
+        "dynamics": dynamics_section,
         "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         "provenance": provenance,
     })

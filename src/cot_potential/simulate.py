@@ -160,12 +160,15 @@ def simulate_curves(
     drawn per curve from ``kinds`` (with ``weights``).
     """
     grid = sorted(set(float(f) for f in fractions))
-    needed = 2 * width + recover_after + 2
-    if len(grid) < needed:
-        raise ValueError(f"need at least {needed} grid fractions for width {width}, got {len(grid)}")
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown curve kinds {sorted(unknown)}; known: {KINDS}")
+    room = {"none": 1, "spike": width + 3, "guess": 3,
+            "tangent": 2 * width + recover_after + 2 if recover_prob > 0 else width + 2}
+    needed = max(room[k] for k in kinds)
+    if len(grid) < needed:
+        raise ValueError(f"need at least {needed} grid fractions for {sorted(set(kinds))} with width {width}, "
+                         f"got {len(grid)}")
     lo, hi = (size, size) if np.isscalar(size) else size
     if not 0 < lo <= hi <= 1:
         raise ValueError(f"effect size must lie in (0, 1], got {size}")

@@ -202,3 +202,124 @@ def dataset_grader(wildcards):
 
 def current_grader_version(wildcards):
     return grader_version(dataset_grader(wildcards))
+
+
+# ---------------------------------------------------------------- trace dynamics (issue 3)
+DYNAMICS = config["dynamics"]
+OPTIMIZE = config["optimize"]
+# A potential-optimized run is a run of its own (`optimized.<model>`): its traces are built
+# chunk by chunk by the optimize_cot rule, and their curves re-estimated on fresh rollouts.
+OPTIMIZED_RUNS = {
+    f"optimized.{slug(entry['model'])}": entry["model"]
+    for entry in (OPTIMIZE["runs"] if OPTIMIZE["enabled"] else [])
+}
+CURVE_RUN = _alternatives([*MODEL_BY_SLUG, *OPTIMIZED_RUNS])
+
+
+def optimized_runs():
+    """(model slug, dataset) of every potential-optimized run."""
+    runs = []
+    for entry in OPTIMIZE["runs"] if OPTIMIZE["enabled"] else []:
+        runs.extend((slug(entry["model"]), d) for d in entry["datasets"])
+    return sorted(set(runs))
+
+
+def curve_runs():
+    """Every run with potential curves: (run, dataset), the optimized runs included."""
+    return potential_runs() + [(f"optimized.{m}", d) for m, d in optimized_runs()]
+
+
+def curve_run_labels():
+    """For each curve run: the names the rates table shows, and the run's key."""
+    labels = []
+    for run, d in curve_runs():
+        optimized = run in OPTIMIZED_RUNS
+        model = OPTIMIZED_RUNS[run] if optimized else MODEL_BY_SLUG[run]
+        labels.append({"model": model, "dataset": d, "key": f"{run}/{d}",
+                       "trace_source": "optimized" if optimized else "sampled"})
+    return labels
+
+
+def curve_paths(run, dataset):
+    """A curve run's potentials and traces (an optimized run's come from optimize_cot)."""
+    if run in OPTIMIZED_RUNS:
+        base = f"results/optimized/{run.removeprefix('optimized.')}/{dataset}"
+        return {"potentials": f"{base}/potentials.parquet", "traces": f"{base}/traces.parquet"}
+    return {"potentials": f"results/potentials/{run}/{dataset}.parquet",
+            "traces": f"results/traces/{run}/{dataset}.parquet"}
+
+
+def curve_inputs(wildcards):
+    return curve_paths(wildcards.model, wildcards.dataset)
+
+
+def curve_problems(wildcards):
+    dataset = wildcards.dataset
+    return f"results/problems/{problems_of(dataset)}.parquet"
+
+
+def human_label_files():
+    """Run key -> human label file (config dynamics.human_labels)."""
+    return {f"{slug(e['model'])}/{e['dataset']}": e["path"] for e in DYNAMICS["human_labels"]}
+
+
+def judge_label_files():
+    """Run key -> the judge's labels, if a judge model is configured."""
+    if not DYNAMICS["judge"]["model"]:
+        return {}
+    return {f"{run}/{d}": f"results/labels/{run}/{d}/judge.parquet" for run, d in curve_runs()}
+
+
+def judge_card(wildcards):
+    return f"results/models/{slug(DYNAMICS['judge']['model'])}/card.json"
+
+
+def judge_gpus(wildcards):
+    return model_spec(config, DYNAMICS["judge"]["model"]).engine.get("tensor_parallel_size", 1)
+
+
+def cut_grid():
+    """The cut grid of the prefixes stage (for the rates table's protocol columns)."""
+    return {k: config["prefixes"].get(k) for k in ("mode", "fractions", "stride", "max_cuts")}
+
+
+def optimize_run(wildcards):
+    """The optimize settings of one model and dataset."""
+    return {k: v for k, v in OPTIMIZE.items() if k not in ("enabled", "runs")}
+
+
+def dynamics_tables():
+    tables = ["results/tables/dynamics.csv", "results/tables/power.csv"]
+    if optimized_runs():
+        tables.append("results/tables/optimized.csv")
+    return tables
+
+
+def dynamics_report_runs():
+    """Per curve run: its labels and the paths the report's dynamics section reads."""
+    runs = []
+    for label, (run, d) in zip(curve_run_labels(), curve_runs()):
+        paths = curve_paths(run, d)
+        runs.append({**label, **paths, "events": f"results/events/{run}/{d}.parquet",
+                     "dynamics": f"results/dynamics/{run}/{d}.parquet",
+                     "figures": f"results/report/dynamics/{run}/{d}",
+                     "annotations": f"results/annotations/{run}/{d}.csv"})
+    return runs
+
+
+def dynamics_report_files():
+    """Every file the dynamics section of the report reads."""
+    files = ["results/tables/dynamics.csv", "results/tables/power.csv", "results/report/dynamics/power.png"]
+    if optimized_runs():
+        files.append("results/tables/optimized.csv")
+    for run in dynamics_report_runs():
+        files.extend(run[k] for k in ("potentials", "traces", "events", "dynamics", "figures", "annotations"))
+    return sorted(set(files))
+
+
+def dynamics_report_params():
+    """The dynamics section of the report: its tables, figures and runs."""
+    return {"rates": "results/tables/dynamics.csv", "runs": dynamics_report_runs(),
+            "power": "results/tables/power.csv", "power_figure": "results/report/dynamics/power.png",
+            "optimized": "results/tables/optimized.csv" if optimized_runs() else None,
+            "settings": DYNAMICS}

@@ -54,6 +54,7 @@ rule report:
         figures=[f"results/report/figures/{m}/{d}" for m, d in potential_runs()],
         transfer_table=transfer_tables(),
         transfer_figures=[f"results/report/figures/{run}/{d}" for run, d in transfer_runs()],
+        dynamics=dynamics_report_files(),
     output:
         report(
             "results/report/index.html",
@@ -64,6 +65,7 @@ rule report:
         runs=potential_runs(),
         transfer_runs=transfer_run_labels(),
         max_curves=config["report"]["max_curves"],
+        dynamics=dynamics_report_params(),
     log:
         "logs/report/report.log",
     conda:

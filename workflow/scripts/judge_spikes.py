@@ -1,0 +1,13 @@
+"""Rule judge_spikes: an LLM judge labels every spike insight or jump (versioned prompt)."""
+from cot_potential.judge import judge_job
+from cot_potential.logs import job_log
+
+
+def main(smk):
+    judge_job(smk.input.card, smk.input.annotations, smk.output[0], seed=smk.params.seed,
+              max_tokens=smk.params.max_tokens, threads=smk.threads, config=smk.config)
+
+
+if __name__ == "__main__":
+    with job_log(snakemake.log[0]):
+        main(snakemake)
