@@ -8,7 +8,7 @@ from conftest import REPO, snakemake
 from test_workflow import rules
 
 PROFILE = yaml.safe_load((REPO / "profiles" / "slurm" / "profile.yaml").read_text())
-ENGINE_RULES = {name for _, name, body in rules() if "engine_gpus" in body}
+ENGINE_RULES = {name for _, name, body in rules() if re.search(r"\bgpu=", body)}
 
 
 def test_the_profile_sets_resources_only_for_rules_of_the_workflow():
