@@ -27,6 +27,7 @@ include: "workflow/rules/grading.smk"
 include: "workflow/rules/potentials.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/mazes.smk"
 
 
 rule all:
@@ -34,4 +35,5 @@ rule all:
     input:
         potential_tables(),
         transfer_tables(),
+        maze_targets(),
         "results/report/index.html",

@@ -50,7 +50,7 @@ def check(config: dict[str, Any]) -> None:
         raise ConfigError(f"traces.imported: names {sorted(clash)} are also dataset names")
     for name, entry in datasets.items():
         loader = entry["loader"]
-        required = {"synthetic": ["n_problems"], "jsonl": ["path"], "hub": ["hub"]}[loader]
+        required = {"synthetic": ["n_problems"], "jsonl": ["path"], "hub": ["hub"], "maze": ["maze"]}[loader]
         for key in required:
             if key not in entry:
                 raise ConfigError(f"datasets.{name}: loader {loader!r} needs the key {key!r}")
@@ -83,6 +83,17 @@ def check(config: dict[str, Any]) -> None:
         _require(entry["model"], models, f"potentials[{i}].model", "model")
         for name in entry["datasets"]:
             _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
+    _check_mazes(config)
+
+
+def _check_mazes(config: dict[str, Any]) -> None:
+    """The maze experiment: its datasets grade plans, its models name trained runs."""
+    from .mazes.config import check
+
+    try:
+        check(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:

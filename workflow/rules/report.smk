@@ -54,6 +54,7 @@ rule report:
         figures=[f"results/report/figures/{m}/{d}" for m, d in potential_runs()],
         transfer_table=transfer_tables(),
         transfer_figures=[f"results/report/figures/{run}/{d}" for run, d in transfer_runs()],
+        mazes=maze_report_inputs(),
     output:
         report(
             "results/report/index.html",

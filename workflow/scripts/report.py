@@ -10,7 +10,8 @@ def main(smk):
                max_curves=smk.params.max_curves,
                transfer_table=smk.input.transfer_table[0] if smk.input.transfer_table else None,
                transfer_runs=smk.params.transfer_runs,
-               transfer_figure_dirs=list(smk.input.transfer_figures))
+               transfer_figure_dirs=list(smk.input.transfer_figures),
+               mazes_context=smk.input.mazes[0] if smk.input.mazes else None)
 
 
 if __name__ == "__main__":
