@@ -42,3 +42,15 @@ def test_vocabulary_size_follows_the_grid():
     assert len(vocabulary(7)) == 2 + 10 + 7 + 50
     with pytest.raises(ValueError):
         vocabulary(1)
+
+
+def test_incremental_decoding_as_vllm_does_it_keeps_word_boundaries_and_drops_end():
+    """vLLM decodes a completion with a DecodeStream primed with the prompt ids: its text starts
+    with a space, so prefix text + completion text never glues two words together."""
+    from tokenizers.decoders import DecodeStream
+
+    tok = build_tokenizer(8, 512)
+    prompt = tok.encode("query start 1 1 goal 2 2 wall 0 0 reasoning close 1 1 c0 c2 create 1")
+    stream = DecodeStream(ids=prompt, skip_special_tokens=True)
+    text = "".join(stream.step(tok._tokenizer, i) or "" for i in tok.encode("2 c1 c1 solution plan 1 1 end"))
+    assert text == " 2 c1 c1 solution plan 1 1"

@@ -99,7 +99,7 @@ def greedy_completions(model: Any, tokenizer: Any, prompts: list[str], max_new_t
     model.eval()
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
-            batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True)
+            batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True).to(model.device)
             out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
                                  pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
             new = out[:, batch["input_ids"].shape[1]:]
@@ -132,7 +132,8 @@ def train(sequences: pd.DataFrame, eval_mazes: pd.DataFrame, tokenizer: Any, arc
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(architecture.llama_config(tokenizer))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = LlamaForCausalLM(architecture.llama_config(tokenizer)).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     examples = encode(tokenizer, list(sequences["prompt"]), list(sequences["completion"]))
     longest = max(len(ids) for ids, _ in examples)
@@ -140,8 +141,8 @@ def train(sequences: pd.DataFrame, eval_mazes: pd.DataFrame, tokenizer: Any, arc
         raise ValueError(f"a training sequence has {longest} tokens > mazes.model.max_length "
                          f"{architecture.max_length}")
     max_new = max(len(ids) - n for ids, n in examples) + 16
-    log.info("training %.2fM parameters on %d sequences (longest %d tokens), %d steps of %d",
-             n_params / 1e6, len(examples), longest, schedule.steps, schedule.batch_size)
+    log.info("training %.2fM parameters on %d sequences (longest %d tokens), %d steps of %d, on %s",
+             n_params / 1e6, len(examples), longest, schedule.steps, schedule.batch_size, device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": schedule.weight_decay},
@@ -162,7 +163,7 @@ def train(sequences: pd.DataFrame, eval_mazes: pd.DataFrame, tokenizer: Any, arc
     checkpoint(0)
     for step in range(schedule.steps):
         picks = torch.randint(len(examples), (schedule.batch_size,), generator=generator).tolist()
-        batch = collate([examples[i] for i in picks], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in collate([examples[i] for i in picks], tokenizer.pad_token_id).items()}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, schedule)
         loss = model(**batch).loss
@@ -186,7 +187,7 @@ def save_checkpoint(model: Any, tokenizer: Any, out_dir: str | Path) -> Path:
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
+    model.to("cpu").save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                      bos_token_id=model.config.bos_token_id).save_pretrained(tmp)
