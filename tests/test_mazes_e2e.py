@@ -30,7 +30,7 @@ def test_training_wrote_checkpoints_that_the_engine_served(maze_run):
         assert curve["step"].tolist() == [0, 20, 40] and curve["loss"].iloc[-1] < curve["loss"].iloc[1]
     for model in MODELS:
         card = json.loads((maze_run / "results/models" / model / "card.json").read_text())
-        assert card["stop_strings"] == ["end"] and card["prompt"]["template"] == "raw"
+        assert card["stop_strings"] == ["\u2581end"] and card["prompt"]["template"] == "raw"
         traces = pd.read_parquet(maze_run / "results/traces" / model / f"{DATASET}.parquet")
         assert len(traces) == 6 and traces["text"].str.len().gt(0).all()
         # vLLM's text is the decoded token ids (the tokenizer joins words with spaces)
@@ -62,7 +62,7 @@ def test_potentials_of_maze_models_come_from_the_pipelines_stages_and_the_plan_g
 
 def test_evaluation_table_per_model_and_distribution(maze_run):
     table = pd.read_csv(maze_run / "results/tables/mazes.csv")
-    assert set(table["model"]) == {*MODELS, "reference-astar"}
+    assert set(table["model"]) == {*MODELS, "reference-astar", "greedy-walk"}
     assert set(table["generator"]) == {"wilson", "searchformer", "all"}
     ref = table[(table["model"] == "reference-astar") & (table["generator"] == "all")].iloc[0]
     assert ref["plan_accuracy"] == 1.0 and ref["trace_validity"] == 1.0 and ref["n"] == 6

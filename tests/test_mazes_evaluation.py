@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from cot_potential.mazes.datasets import maze_problems
-from cot_potential.mazes.evaluation import REFERENCE, judge, judge_traces, reference_items, summarize
+from cot_potential.mazes.evaluation import (BASELINE, REFERENCE, baseline_items, greedy_walk, judge,
+                                            judge_traces, reference_items, summarize)
+from cot_potential.mazes.validate import Grid
 
 SPEC = {"generators": ["wilson", "searchformer"], "sizes": [5, 6], "n_per_generator": 8, "seed": 3}
 
@@ -52,3 +54,13 @@ def test_constant_lengths_give_no_correlation():
     summary = summarize(judge_traces(traces, problems, {"model": "m", "run": "r", "data": "solution",
                                                          "dataset": "t"}))
     assert np.isnan(summary["rho_length_closed"]).all() and np.isnan(summary["trace_validity"]).all()
+
+
+def test_the_greedy_walk_baseline_solves_open_grids_and_stops_at_dead_ends():
+    open_grid = Grid(4, 4, frozenset(), (0, 0), (3, 2))
+    assert greedy_walk(open_grid) == [(0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (3, 2)]
+    walled = Grid(3, 3, frozenset({(1, 0), (1, 1)}), (0, 0), (2, 0))  # the way round goes down first
+    assert greedy_walk(walled) == [(0, 0)]
+    items = baseline_items(maze_problems(SPEC, "t"), "t")
+    assert set(items["model"]) == {BASELINE} and items["trace_valid"].isna().all()
+    assert 0 < items["plan_correct"].mean() < 1

@@ -112,3 +112,14 @@ def test_costs_are_manhattan_and_unit_steps(name, size, seed):
     assert all(e.h == manhattan(e.cell, maze.goal) for e in search.events)
     assert search.events[0].cell == maze.start and search.events[-1].cell == maze.goal
     assert search.events[-1].kind == "close" and search.events[-1].g == len(search.plan) - 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(GENERATORS)), st.integers(5, 9), st.integers(1, 6), st.integers(0, 10**6))
+def test_start_and_goal_are_at_least_min_plan_steps_apart(name, size, steps, seed):
+    assert len(astar(generate(name, random.Random(seed), size, steps)).plan) - 1 >= steps
+
+
+def test_min_plan_steps_must_fit_the_grid():
+    with pytest.raises(ValueError, match="min_plan_steps"):
+        generate("wilson", random.Random(0), 5, 20)

@@ -116,6 +116,7 @@ rule maze_report:
         figures=directory("results/report/figures/_mazes"),
     params:
         runs=maze_evaluation_runs(),
+        run_data={run: spec["data"] for run, spec in MAZE_RUNS.items()},
         potential_runs=maze_potential_labels(),
         examples=MAZES["report"]["examples"],
     log:

@@ -7,6 +7,7 @@ def main(smk):
     inputs = {key: smk.input[key] for key in ("evaluation", "table", "curves", "shapes") if key in smk.input.keys()}
     lists = {key: list(smk.input[key]) for key in ("traces", "problems", "potentials") if key in smk.input.keys()}
     report_job(smk.output.context, smk.output.figures, training=list(smk.input.training), runs=smk.params.runs,
+               run_data=smk.params.run_data,
                potential_runs=smk.params.potential_runs, n_examples=smk.params.examples, **inputs, **lists)
 
 

@@ -29,8 +29,8 @@ from .maze import Maze, query_text
 KINDS = ("solution", "correct", "swapped")
 
 
-def draw_mazes(generator: str, sizes: list[int], n: int, seed: int,
-               exclude: Iterable[str] = ()) -> list[tuple[Maze, Search]]:
+def draw_mazes(generator: str, sizes: list[int], n: int, seed: int, exclude: Iterable[str] = (),
+               min_plan_steps: int = 1) -> list[tuple[Maze, Search]]:
     """``n`` distinct mazes (sizes drawn uniformly from ``sizes``) not in ``exclude``."""
     rng = random.Random(seed)
     seen, out = set(exclude), []
@@ -40,7 +40,7 @@ def draw_mazes(generator: str, sizes: list[int], n: int, seed: int,
         if attempts > 50 * n + 1000:
             raise ValueError(f"{generator}: only {len(out)} distinct mazes of sizes {sizes} after "
                              f"{attempts} draws; ask for fewer or larger mazes")
-        maze = generate(generator, rng, rng.choice(sizes))
+        maze = generate(generator, rng, rng.choice(sizes), min_plan_steps)
         if maze.key() in seen:
             continue
         seen.add(maze.key())
@@ -73,7 +73,8 @@ def maze_problems(spec: dict[str, Any], name: str) -> pd.DataFrame:
     rows = []
     for generator in spec["generators"]:
         mazes = draw_mazes(generator, list(spec["sizes"]), spec["n_per_generator"],
-                           sub_seed(spec["seed"], "maze-problems", generator))
+                           sub_seed(spec["seed"], "maze-problems", generator),
+                           min_plan_steps=spec.get("min_plan_steps", 1))
         rows += problem_rows(mazes, name, generator)
     return pd.DataFrame(rows)
 
@@ -82,7 +83,7 @@ def training_mazes(spec: dict[str, Any], test_problems: list[pd.DataFrame]) -> p
     """The training mazes (``mazes.train`` of the config), none equal to a test problem."""
     exclude = {q for table in test_problems for q in table["problem"]}
     mazes = draw_mazes(spec["generator"], list(spec["sizes"]), spec["n_mazes"],
-                       sub_seed(spec["seed"], "maze-train"), exclude)
+                       sub_seed(spec["seed"], "maze-train"), exclude, spec.get("min_plan_steps", 1))
     return pd.DataFrame(problem_rows(mazes, "train", spec["generator"]))
 
 

@@ -5,7 +5,10 @@ dataset x generator (``results/tables/mazes.csv``, with an ``all`` row per model
 The traces are the pipeline's own (stage ``traces``, graded there by the ``maze_plan``
 grader); here the validator also replays each trace's A* bookkeeping. The reference A*
 (``model = reference-astar``) is a row of its own: by construction its trace length tracks
-the search effort, which is what the models' traces are compared with.
+the search effort, which is what the models' traces are compared with. So is the trivial
+baseline (``model = greedy-walk``): from the start, step to the first neighbour (up, right,
+down, left) that is free and closer to the goal, until the goal or a dead end; it needs no
+search and no training, and a trained model must beat it to have learnt anything.
 
 Complexity is the number of nodes the reference A* closes (its expansions) and the grid
 size; the association with the trace length (words before ``solution``) is Spearman's rho
@@ -23,6 +26,7 @@ from ..stats import clopper_pearson
 from .validate import check_plan, check_trace, parse_query, split_output
 
 REFERENCE = "reference-astar"
+BASELINE = "greedy-walk"
 ITEM_COLUMNS = ("model", "run", "data", "dataset", "problem_id", "trace_id", "generator", "size",
                 "plan_status", "plan_correct", "trace_valid", "trace_error", "trace_words",
                 "n_tokens", "astar_closed", "plan_steps")
@@ -72,6 +76,32 @@ def reference_items(problems: pd.DataFrame, dataset: str) -> pd.DataFrame:
         "n_tokens": (problems["reference_trace"] + " " + problems["answer"]).str.split().str.len() + 1,
     })
     return judge_traces(traces, problems, {"model": REFERENCE, "run": REFERENCE, "data": "correct",
+                                           "dataset": dataset})
+
+
+def greedy_walk(grid) -> list[tuple[int, int]]:
+    """The trivial baseline's plan (see the module docstring)."""
+    path = [grid.start]
+    while path[-1] != grid.goal:
+        x, y = path[-1]
+        here = abs(x - grid.goal[0]) + abs(y - grid.goal[1])
+        closer = [c for c in ((x, y - 1), (x + 1, y), (x, y + 1), (x - 1, y))
+                  if grid.free(c) and abs(c[0] - grid.goal[0]) + abs(c[1] - grid.goal[1]) < here]
+        if not closer:
+            break
+        path.append(closer[0])
+    return path
+
+
+def baseline_items(problems: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The greedy walk's plans, judged the same way (it writes no trace)."""
+    texts = []
+    for row in problems.to_dict("records"):
+        plan = greedy_walk(parse_query(row["problem"], row["width"], row["height"]))
+        texts.append(" ".join(["solution"] + [f"plan {x} {y}" for x, y in plan]))
+    traces = pd.DataFrame({"problem_id": problems["problem_id"], "trace_id": 0, "finish_reason": "stop",
+                           "text": texts, "n_tokens": [len(t.split()) + 1 for t in texts]})
+    return judge_traces(traces, problems, {"model": BASELINE, "run": BASELINE, "data": "solution",
                                            "dataset": dataset})
 
 
@@ -131,7 +161,9 @@ def evaluation_job(runs: list[dict[str, str]], traces: list[str], problems: list
     for labels, path in zip(runs, problems):
         if labels["dataset"] not in seen:
             seen.add(labels["dataset"])
-            items.append(reference_items(read_table(path), labels["dataset"]))
+            problems_table = read_table(path)
+            items += [reference_items(problems_table, labels["dataset"]),
+                      baseline_items(problems_table, labels["dataset"])]
     table = pd.concat(items, ignore_index=True)
     summary = summarize(table)
     record = provenance(config, grader_version=VERSION, runs=runs)

@@ -13,8 +13,9 @@ seed gives the same maze. Walls are cells (not edges between cells).
   placement is kept only if the goal is reachable with a plan of at least ``size`` cells.
 
 Start and goal: two distinct free cells drawn uniformly, re-drawn (up to 100 times, then a
-new grid) until the goal is reachable (all free cells are connected in the first four
-generators, so this only matters for ``searchformer``).
+new grid) until the goal is reachable with a plan of at least ``min_plan_steps`` steps (the
+paper's placement is ``min_plan_steps = 1``: any two distinct cells; on small grids a larger
+minimum keeps near-trivial problems, that a greedy walk towards the goal solves, rare).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def _room_neighbours(room: Cell, rooms: set[Cell]) -> list[Cell]:
     return [(x + 2 * dx, y + 2 * dy) for dx, dy in STEPS if (x + 2 * dx, y + 2 * dy) in rooms]
 
 
-def _with_endpoints(size: int, free: set[Cell], rng: random.Random,
-                    min_plan: int = 2) -> Maze | None:
+def _with_endpoints(size: int, free: set[Cell], rng: random.Random, min_plan: int) -> Maze | None:
+    """Start and goal on free cells with a plan of at least ``min_plan`` cells, or None."""
     walls = {(x, y) for y in range(size) for x in range(size)} - free
     cells = sorted(free, key=lambda c: (c[1], c[0]))
     if len(cells) < 2:
@@ -72,7 +73,7 @@ def _plan_cells(free: set[Cell], start: Cell, goal: Cell) -> int | None:
     return None
 
 
-def wilson(rng: random.Random, size: int) -> Maze:
+def wilson(rng: random.Random, size: int, min_plan_steps: int = 1) -> Maze:
     """Wilson's algorithm: loop-erased random walks give a uniform spanning tree of the rooms."""
     rooms = _rooms(size, rng)
     room_set = set(rooms)
@@ -92,10 +93,10 @@ def wilson(rng: random.Random, size: int) -> Maze:
         for a, b in zip(walk, walk[1:]):
             _carve(free, a, b)
         in_tree.update(walk)
-    return _with_endpoints(size, free, rng) or wilson(rng, size)
+    return _with_endpoints(size, free, rng, min_plan_steps + 1) or wilson(rng, size, min_plan_steps)
 
 
-def dfs(rng: random.Random, size: int) -> Maze:
+def dfs(rng: random.Random, size: int, min_plan_steps: int = 1) -> Maze:
     """Recursive backtracker: long corridors, few branches."""
     rooms = _rooms(size, rng)
     room_set = set(rooms)
@@ -110,10 +111,10 @@ def dfs(rng: random.Random, size: int) -> Maze:
         _carve(free, stack[-1], nxt)
         visited.add(nxt)
         stack.append(nxt)
-    return _with_endpoints(size, free, rng) or dfs(rng, size)
+    return _with_endpoints(size, free, rng, min_plan_steps + 1) or dfs(rng, size, min_plan_steps)
 
 
-def kruskal(rng: random.Random, size: int) -> Maze:
+def kruskal(rng: random.Random, size: int, min_plan_steps: int = 1) -> Maze:
     """Randomized Kruskal: passages in random order, kept when they join two components."""
     rooms = _rooms(size, rng)
     room_set = set(rooms)
@@ -133,10 +134,10 @@ def kruskal(rng: random.Random, size: int) -> Maze:
         if ra != rb:
             parent[ra] = rb
             _carve(free, a, b)
-    return _with_endpoints(size, free, rng) or kruskal(rng, size)
+    return _with_endpoints(size, free, rng, min_plan_steps + 1) or kruskal(rng, size, min_plan_steps)
 
 
-def drunkards_walk(rng: random.Random, size: int, coverage: float = 0.5) -> Maze:
+def drunkards_walk(rng: random.Random, size: int, min_plan_steps: int = 1, coverage: float = 0.5) -> Maze:
     """A random walk frees cells until ``coverage`` of the grid is free."""
     target = max(2, int(size * size * coverage))
     x, y = rng.randrange(size), rng.randrange(size)
@@ -145,22 +146,23 @@ def drunkards_walk(rng: random.Random, size: int, coverage: float = 0.5) -> Maze
         options = [(x + dx, y + dy) for dx, dy in STEPS if 0 <= x + dx < size and 0 <= y + dy < size]
         x, y = rng.choice(options)
         free.add((x, y))
-    return _with_endpoints(size, free, rng) or drunkards_walk(rng, size, coverage)
+    return (_with_endpoints(size, free, rng, min_plan_steps + 1)
+            or drunkards_walk(rng, size, min_plan_steps, coverage))
 
 
-def searchformer(rng: random.Random, size: int) -> Maze:
+def searchformer(rng: random.Random, size: int, min_plan_steps: int = 1) -> Maze:
     """Random walls on 30-50% of the cells; the plan must have at least ``size`` cells."""
     cells = [(x, y) for y in range(size) for x in range(size)]
     while True:
         n_walls = rng.randint(3 * (size * size // 10), 5 * (size * size // 10))
         shuffled = list(cells)
         rng.shuffle(shuffled)
-        maze = _with_endpoints(size, set(shuffled[n_walls:]), rng, min_plan=size)
+        maze = _with_endpoints(size, set(shuffled[n_walls:]), rng, max(size, min_plan_steps + 1))
         if maze is not None:
             return maze
 
 
-GENERATORS: dict[str, Callable[[random.Random, int], Maze]] = {
+GENERATORS: dict[str, Callable[[random.Random, int, int], Maze]] = {
     "wilson": wilson,
     "dfs": dfs,
     "kruskal": kruskal,
@@ -169,10 +171,13 @@ GENERATORS: dict[str, Callable[[random.Random, int], Maze]] = {
 }
 
 
-def generate(name: str, rng: random.Random, size: int) -> Maze:
+def generate(name: str, rng: random.Random, size: int, min_plan_steps: int = 1) -> Maze:
     """One maze of generator ``name`` on a ``size`` x ``size`` grid."""
     if name not in GENERATORS:
         raise ValueError(f"unknown maze generator {name!r}; known: {sorted(GENERATORS)}")
     if size < 3:
         raise ValueError(f"maze size must be >= 3, got {size}")
-    return GENERATORS[name](rng, size)
+    if not 1 <= min_plan_steps <= size * size // 2:
+        raise ValueError(f"min_plan_steps must be in [1, {size * size // 2}] on a {size}x{size} grid, "
+                         f"got {min_plan_steps}")
+    return GENERATORS[name](rng, size, min_plan_steps)

@@ -73,7 +73,7 @@ def examples(runs: list[dict[str, str]], traces: list[str], problems: list[str],
 
 
 def report_job(out_context: str, figures_dir: str, *, training: list[str], runs: list[dict[str, str]],
-               potential_runs: list[dict[str, str]], n_examples: int, evaluation: str | None = None,
+               run_data: dict[str, str], potential_runs: list[dict[str, str]], n_examples: int, evaluation: str | None = None,
                table: str | None = None, traces: list[str] | None = None, problems: list[str] | None = None,
                curves: str | None = None, shapes: str | None = None,
                potentials: list[str] | None = None) -> None:
@@ -82,11 +82,10 @@ def report_job(out_context: str, figures_dir: str, *, training: list[str], runs:
     context: dict[str, Any] = {"examples": [], "table": [], "training": [], "curves": []}
     run_names = [Path(p).stem for p in training]
     curves_by_run = {name: read_table(p) for name, p in zip(run_names, training)}
-    data_of = {r["run"]: r["data"] for r in runs}
-    data_of.update({name: data_of.get(name, "?") for name in run_names})
     if any("plan_accuracy" in c for c in curves_by_run.values()):
-        context["training_figure"] = _figure(training_figure(curves_by_run, data_of, figures / "training.png"))
-    context["training"] = [{"run": name, **_records(c.tail(1))[0]} for name, c in curves_by_run.items()]
+        context["training_figure"] = _figure(training_figure(curves_by_run, run_data, figures / "training.png"))
+    context["training"] = [{"run": name, "data": run_data[name], **_records(c.tail(1))[0]}
+                           for name, c in curves_by_run.items()]
     if evaluation:
         items = read_table(evaluation)
         context["table"] = _records(read_table(table))
