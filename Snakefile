@@ -29,6 +29,7 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/optimize.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/mazes.smk"
 
 
 rule all:
@@ -37,4 +38,5 @@ rule all:
         potential_tables(),
         transfer_tables(),
         dynamics_tables(),
+        maze_targets(),
         "results/report/index.html",

@@ -82,7 +82,7 @@ def check(config: dict[str, Any]) -> None:
         raise ConfigError(f"traces.imported: names {sorted(clash)} are also dataset names")
     for name, entry in datasets.items():
         loader = entry["loader"]
-        required = {"synthetic": ["n_problems"], "jsonl": ["path"], "hub": ["hub"]}[loader]
+        required = {"synthetic": ["n_problems"], "jsonl": ["path"], "hub": ["hub"], "maze": ["maze"]}[loader]
         for key in required:
             if key not in entry:
                 raise ConfigError(f"datasets.{name}: loader {loader!r} needs the key {key!r}")
@@ -122,6 +122,7 @@ def check(config: dict[str, Any]) -> None:
         for name in entry["datasets"]:
             _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
     _check_dynamics(config, models)
+    _check_mazes(config)
 
 
 def _check_dynamics(config: dict[str, Any], models: dict[str, Any]) -> None:
@@ -141,6 +142,16 @@ def _check_dynamics(config: dict[str, Any], models: dict[str, Any]) -> None:
         for name in entry["datasets"]:
             _require(f"{entry['model']}/{name}", run_names, f"optimize.runs[{i}].datasets",
                      "model/dataset run (under `potentials`: the ordinary baseline)")
+
+
+def _check_mazes(config: dict[str, Any]) -> None:
+    """The maze experiment: its datasets grade plans, its models name trained runs."""
+    from .mazes.config import check
+
+    try:
+        check(config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:

@@ -177,6 +177,10 @@ def load_problems(spec: dict[str, Any], name: str, base_dir: str | Path = ".") -
         difficulty = synthetic.Difficulty(**knobs)
         records = synthetic.generate(spec["n_problems"], spec.get("seed", 0), difficulty, prefix=name)
         return pd.DataFrame(records)
+    if loader == "maze":
+        from .mazes.datasets import maze_problems
+
+        return maze_problems(spec["maze"], name)
     if loader == "jsonl":
         path = Path(base_dir, spec["path"])
         if not path.is_file():
@@ -194,7 +198,7 @@ def load_problems(spec: dict[str, Any], name: str, base_dir: str | Path = ".") -
         )
         records = ((f"{hub['name']}[{i}]", dict(rec)) for i, rec in enumerate(table))
         return _select(normalize_records(records, spec, name), spec)
-    raise DatasetError(f"dataset {name!r}: unknown loader {loader!r} (synthetic | jsonl | hub)")
+    raise DatasetError(f"dataset {name!r}: unknown loader {loader!r} (synthetic | jsonl | hub | maze)")
 
 
 def problems_job(spec: dict[str, Any], name: str, out: str, config: dict[str, Any]) -> None:

@@ -70,6 +70,11 @@ def transfer_context(table_path: str, runs: list[dict[str, str]], figure_dirs: l
     return {"pairs": pairs}
 
 
+def maze_context(path: str | None) -> dict[str, Any] | None:
+    """The maze section (written by the rule maze_report), if the maze experiment ran."""
+    return read_json(path) if path else None
+
+
 def segments(text: str, curve: pd.DataFrame) -> list[dict[str, Any]]:
     """The trace text split at the cuts, each piece followed by the potential *after* it."""
     pieces, last = [], 0
@@ -162,7 +167,7 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
                max_curves: int, transfer_table: str | None = None,
                transfer_runs: list[dict[str, str]] | None = None,
                transfer_figure_dirs: list[str] | None = None,
-               dynamics: dict[str, Any] | None = None) -> None:
+               dynamics: dict[str, Any] | None = None, mazes_context: str | None = None) -> None:
     out_dir = Path(out).parent
     contexts = []
     for run, pot, tr, pr, cd, fd in zip(runs, potentials, traces, problems, cards, figure_dirs):
@@ -184,6 +189,7 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
         "runs": contexts,
         "transfer": transfer,
         "dynamics": dynamics_section,
+        "mazes": maze_context(mazes_context),
         "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         "provenance": provenance,
     })

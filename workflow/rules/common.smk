@@ -5,6 +5,7 @@ from cot_potential import config as config_checks
 from cot_potential.grading import grader_version
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir
+from cot_potential.mazes import config as maze_config
 
 config_checks.check(config)
 
@@ -163,8 +164,11 @@ def adaptive_params(wildcards):
 
 
 def weights_inputs(wildcards):
-    """The converted weights folder, if the workflow builds this model's weights."""
+    """The converted weights folder, if the workflow builds this model's weights (from a GGUF,
+    or by training a maze run)."""
     weights = config["models"][model_name(wildcards)]["weights"]
+    if maze_config.run_of_weights(config, weights):
+        return [maze_config.checkpoint(maze_config.run_of_weights(config, weights))]
     return [str(weights_dir(weights))] if weights in config["weights"] else []
 
 
@@ -323,3 +327,71 @@ def dynamics_report_params():
             "power": "results/tables/power.csv", "power_figure": "results/report/dynamics/power.png",
             "optimized": "results/tables/optimized.csv" if optimized_runs() else None,
             "settings": DYNAMICS}
+
+
+# ------------------------------------------------------------------ the maze experiment
+MAZES = config["mazes"]
+MAZE_RUNS = maze_config.runs(config)
+MAZE_RUN = _alternatives(MAZE_RUNS)
+MAZE_MAX_SIZE = maze_config.max_size(config)
+
+
+def maze_targets():
+    """The targets of the maze experiment (when `experiments` lists mazes)."""
+    if not maze_config.enabled(config):
+        return []
+    targets = [f"results/mazes/training/{run}.csv" for run in MAZE_RUNS]
+    if MAZES["evaluate"]["models"]:
+        targets.append("results/tables/mazes.csv")
+    if maze_config.potential_runs(config):
+        targets.append("results/tables/maze_potentials.csv")
+    return targets
+
+
+def maze_test_problems():
+    """Problem tables of every `loader: maze` dataset: the training draw avoids them."""
+    return [f"results/problems/{d}.parquet" for d in maze_config.maze_datasets(config)]
+
+
+def maze_run_data(wildcards):
+    return f"results/mazes/data/{MAZE_RUNS[wildcards.run]['data']}.parquet"
+
+
+def maze_run_seed(wildcards):
+    return sub_seed(config["seed"], "maze-train", MAZE_RUNS[wildcards.run].get("seed", 0), wildcards.run)
+
+
+def maze_evaluation_runs():
+    """For each evaluated model and dataset: the labels of the evaluation table."""
+    return [
+        {"model": m, "run": maze_config.run_of_model(config, m),
+         "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"], "dataset": d}
+        for m in MAZES["evaluate"]["models"] for d in MAZES["evaluate"]["datasets"]
+    ]
+
+
+def maze_potential_labels():
+    return [
+        {"model": m, "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"], "dataset": d}
+        for m, d in maze_config.potential_runs(config)
+    ]
+
+
+def maze_report_inputs():
+    """The maze section's context for the report (empty unless the experiment is on)."""
+    return ["results/mazes/report/context.json"] if maze_config.enabled(config) else []
+
+
+def maze_report_sources():
+    """Inputs of the maze section: evaluation items, curve shapes, training curves, problems."""
+    sources = {"training": [f"results/mazes/training/{run}.csv" for run in MAZE_RUNS]}
+    if MAZES["evaluate"]["models"]:
+        sources["evaluation"] = "results/mazes/evaluation.parquet"
+        sources["table"] = "results/tables/mazes.csv"
+        sources["traces"] = [f"results/traces/{slug(r['model'])}/{r['dataset']}.parquet" for r in maze_evaluation_runs()]
+        sources["problems"] = [f"results/problems/{r['dataset']}.parquet" for r in maze_evaluation_runs()]
+    if maze_config.potential_runs(config):
+        sources["curves"] = "results/tables/maze_potentials.csv"
+        sources["shapes"] = "results/mazes/curve_shapes.parquet"
+        sources["potentials"] = [f"results/potentials/{slug(m)}/{d}.parquet" for m, d in maze_config.potential_runs(config)]
+    return sources

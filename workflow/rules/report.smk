@@ -55,6 +55,7 @@ rule report:
         transfer_table=transfer_tables(),
         transfer_figures=[f"results/report/figures/{run}/{d}" for run, d in transfer_runs()],
         dynamics=dynamics_report_files(),
+        mazes=maze_report_inputs(),
     output:
         report(
             "results/report/index.html",

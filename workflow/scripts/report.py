@@ -11,7 +11,8 @@ def main(smk):
                transfer_table=smk.input.transfer_table[0] if smk.input.transfer_table else None,
                transfer_runs=smk.params.transfer_runs,
                transfer_figure_dirs=list(smk.input.transfer_figures),
-               dynamics=smk.params.dynamics)
+               dynamics=smk.params.dynamics,
+               mazes_context=smk.input.mazes[0] if smk.input.mazes else None)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""The maze experiment's config: shipped configs, defaults that change nothing, clear errors."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from conftest import load_config
+from cot_potential.config import ConfigError, validate
+from cot_potential.mazes import config as maze_config
+from test_config import mutate
+
+SHIPPED = ("config/mazes.yaml", "tests/config/mazes-tiny.yaml", "config/paper.yaml")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_maze_configs_are_valid(name):
+    config = validate(load_config(name))
+    assert maze_config.enabled(config) and maze_config.runs(config)
+
+
+def test_the_default_config_does_not_run_the_maze_experiment():
+    config = validate(load_config())
+    assert config["experiments"] == [] and not maze_config.enabled(config)
+    assert not maze_config.runs(config) and maze_config.potential_runs(config) == []
+
+
+def test_maze_runs_models_and_sizes():
+    config = validate(load_config("config/mazes.yaml"))
+    assert maze_config.run_of_model(config, "maze-correct-sampled") == "correct"
+    assert maze_config.run_of_weights(config, "./results/mazes/models/swapped") == "swapped"
+    assert maze_config.run_of_weights(config, "HuggingFaceTB/SmolLM2") is None
+    assert maze_config.max_size(config) == 7
+    assert [d for _, d in maze_config.potential_runs(config)] == ["maze-potential", "maze-potential"]
+
+
+WRONG = [
+    (("datasets", "maze-test", "grader"), "math", "loader 'maze' needs grader: maze_plan"),
+    (("datasets", "maze-test", "maze", "generators"), ["prim"], "is not one of"),
+    (("models", "maze-correct", "weights"), "results/mazes/models/corect", "not the checkpoint of a run"),
+    (("prompts", "maze-query", "template"), "chat", "needs a prompt with template: raw"),
+    (("mazes", "model", "heads"), 8, "head sizes vLLM-CPU supports"),
+    (("mazes", "runs"), {}, "is not the checkpoint of a run in mazes.runs"),
+    (("mazes", "evaluate", "models"), ["maze-corect"], "unknown model 'maze-corect'"),
+    (("mazes", "evaluate", "datasets"), ["arith"], "not a dataset with loader: maze"),
+    (("mazes", "runs", "correct", "data"), "shuffled", "is not one of"),
+    (("mazes", "training", "lr"), 0, "exclusiveMinimum"),
+    (("experiments",), ["maze"], "is not one of"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), WRONG, ids=[".".join(map(str, w[0])) for w in WRONG])
+def test_wrong_maze_configs_are_rejected_naming_the_problem(path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(mutate(load_config("config/mazes.yaml"), path, value))
+
+
+def test_a_non_maze_model_cannot_be_evaluated():
+    config = copy.deepcopy(load_config("config/mazes.yaml"))
+    config["models"]["other"] = {"weights": "some/hub-model", "prompt": "maze-query", "sampling": {"max_tokens": 8}}
+    config["mazes"]["evaluate"]["models"] = ["other"]
+    with pytest.raises(ConfigError, match="does not use a maze run's weights"):
+        validate(config)
+
+
+def test_the_maze_experiment_needs_runs():
+    with pytest.raises(ConfigError, match="no run is configured"):
+        validate({**load_config(), "experiments": ["mazes"]})

@@ -1,0 +1,65 @@
+"""Training from scratch: loss masking, schedule, a few real steps, an HF checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from cot_potential.mazes.datasets import training_mazes, training_sequences
+from cot_potential.mazes.tokenizer import build_tokenizer
+from cot_potential.mazes.training import (Architecture, Schedule, collate, encode, learning_rate,
+                                          save_checkpoint, train)
+
+TINY = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=256)
+
+
+def test_the_loss_covers_the_completion_only():
+    tok = build_tokenizer(5, 256)
+    examples = encode(tok, ["query start 0 0 goal 1 0", "query start 0 0 goal 0 1 wall 1 1"],
+                      ["solution plan 0 0 plan 1 0 end", "solution plan 0 0 plan 0 1 end"])
+    batch = collate(examples, tok.pad_token_id)
+    for row, (ids, n_prompt) in enumerate(examples):
+        labels = batch["labels"][row].tolist()
+        assert labels[:n_prompt] == [-100] * n_prompt
+        assert labels[n_prompt:len(ids)] == ids[n_prompt:] and labels[-1] in (tok.eos_token_id, -100)
+        assert batch["attention_mask"][row].sum() == len(ids)
+    assert batch["labels"][0].tolist()[len(examples[0][0]):] == [-100] * (batch["labels"].shape[1] - len(examples[0][0]))
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth():
+    s = Schedule(steps=100, lr=1.0, warmup_steps=10)
+    assert learning_rate(0, s) == pytest.approx(0.1) and learning_rate(9, s) == pytest.approx(1.0)
+    assert learning_rate(10, s) == pytest.approx(1.0) and learning_rate(100, s) == pytest.approx(0.1)
+    assert all(learning_rate(t, s) >= learning_rate(t + 1, s) for t in range(10, 100))
+
+
+def test_a_few_steps_lower_the_loss_and_the_checkpoint_reloads(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    mazes = training_mazes({"generator": "wilson", "sizes": [4], "n_mazes": 8, "seed": 0}, [])
+    sequences = training_sequences(mazes, "correct", 0)
+    tok = build_tokenizer(4, 256)
+    model, curve = train(sequences, mazes.head(2), tok, TINY, Schedule(steps=30, batch_size=8, lr=3e-3,
+                         warmup_steps=3, eval_every=15), seed=0, threads=1)
+    assert curve["step"].tolist() == [0, 15, 30]
+    assert curve["loss"].iloc[2] < curve["loss"].iloc[1] and math.isnan(curve["loss"].iloc[0])
+    assert curve["plan_accuracy"].between(0, 1).all() and curve["trace_validity"].between(0, 1).all()
+    save_checkpoint(model, tok, tmp_path / "ckpt")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "ckpt")
+    reloaded_tok = AutoTokenizer.from_pretrained(tmp_path / "ckpt")
+    ids = torch.tensor([reloaded_tok.encode(sequences["prompt"].iloc[0])])
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids).logits, model.to("cpu")(ids).logits, atol=1e-5)
+    assert (tmp_path / "ckpt" / "generation_config.json").is_file()
+    assert loaded.config.eos_token_id == reloaded_tok.eos_token_id
+
+
+def test_sequences_longer_than_the_model_are_refused():
+    mazes = training_mazes({"generator": "wilson", "sizes": [7], "n_mazes": 4, "seed": 0}, [])
+    short = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=32)
+    with pytest.raises(ValueError, match="max_length 32"):
+        train(training_sequences(mazes, "correct", 0), pd.DataFrame(), build_tokenizer(7, 32), short,
+              Schedule(steps=1), seed=0)

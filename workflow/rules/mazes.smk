@@ -1,0 +1,127 @@
+# The maze experiment (experiments: [mazes]): tokenizer, training data, training from scratch,
+# evaluation of plans and traces, and the comparison of the maze models' potential curves.
+# Test problems are `loader: maze` datasets and the trained models ordinary `models:` entries,
+# so traces, prefixes, rollouts, grading and potentials are the pipeline's own rules.
+
+
+rule maze_tokenizer:
+    output:
+        directory("results/mazes/tokenizer"),
+    params:
+        max_size=MAZE_MAX_SIZE,
+        max_length=MAZES["model"]["max_length"],
+    log:
+        "logs/maze_tokenizer/maze_tokenizer.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_tokenizer.py"
+
+
+rule maze_training_data:
+    input:
+        maze_test_problems(),
+    output:
+        mazes="results/mazes/data/mazes.parquet",
+        validation="results/mazes/data/validation.parquet",
+        solution="results/mazes/data/solution.parquet",
+        correct="results/mazes/data/correct.parquet",
+        swapped="results/mazes/data/swapped.parquet",
+    params:
+        spec=MAZES["train"],
+        eval_mazes=MAZES["training"]["eval_mazes"],
+    log:
+        "logs/maze_training_data/maze_training_data.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_training_data.py"
+
+
+rule maze_train:
+    input:
+        sequences=maze_run_data,
+        validation="results/mazes/data/validation.parquet",
+        tokenizer="results/mazes/tokenizer",
+    output:
+        model=directory("results/mazes/models/{run}"),
+        curve="results/mazes/training/{run}.csv",
+    wildcard_constraints:
+        run=MAZE_RUN,
+    params:
+        architecture=MAZES["model"],
+        schedule=MAZES["training"],
+        seed=maze_run_seed,
+    log:
+        "logs/maze_train/{run}.log",
+    benchmark:
+        "benchmarks/maze_train/{run}.tsv"
+    # Training uses every core it gets, like an engine job (Snakemake caps this at --cores).
+    threads: 4
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_train.py"
+
+
+rule maze_evaluation:
+    input:
+        traces=[f"results/traces/{slug(r['model'])}/{r['dataset']}.parquet" for r in maze_evaluation_runs()],
+        problems=[f"results/problems/{r['dataset']}.parquet" for r in maze_evaluation_runs()],
+    output:
+        table=report(
+            "results/tables/mazes.csv",
+            caption="../../report/mazes.rst",
+            category="Mazes",
+        ),
+        per_trace="results/mazes/evaluation.parquet",
+    params:
+        runs=maze_evaluation_runs(),
+    log:
+        "logs/maze_evaluation/maze_evaluation.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_evaluation.py"
+
+
+rule maze_potential_curves:
+    input:
+        [f"results/potentials/{slug(m)}/{d}.parquet" for m, d in maze_config.potential_runs(config)],
+    output:
+        table=report(
+            "results/tables/maze_potentials.csv",
+            caption="../../report/mazes.rst",
+            category="Mazes",
+        ),
+        shapes="results/mazes/curve_shapes.parquet",
+    params:
+        runs=maze_potential_labels(),
+        settings=MAZES["curves"],
+    log:
+        "logs/maze_potential_curves/maze_potential_curves.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_potential_curves.py"
+
+
+rule maze_report:
+    input:
+        **maze_report_sources(),
+    output:
+        context="results/mazes/report/context.json",
+        figures=directory("results/report/figures/_mazes"),
+    params:
+        runs=maze_evaluation_runs(),
+        run_data={run: spec["data"] for run, spec in MAZE_RUNS.items()},
+        potential_runs=maze_potential_labels(),
+        examples=MAZES["report"]["examples"],
+    log:
+        "logs/maze_report/maze_report.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_report.py"
