@@ -61,6 +61,8 @@ class Planner:
             return Estimate(spec["limit"], "configured")
         if spec["loader"] == "synthetic":
             return Estimate(spec["n_problems"], "configured")
+        if spec["loader"] == "maze":  # n_per_generator mazes of each generator
+            return Estimate(spec["maze"]["n_per_generator"] * len(spec["maze"]["generators"]), "configured")
         if spec["loader"] == "jsonl" and Path(spec["path"]).is_file():
             with open(spec["path"], encoding="utf-8") as handle:
                 return Estimate(sum(1 for line in handle if line.strip()), "measured")
