@@ -146,8 +146,8 @@ MISSPELT = [
     # (mutation, the key the message must name, a fragment of the message)
     (("models", "smollm2-oneshot", "weights"), "smollm2-135m-instruc",
      "models.smollm2-oneshot.weights", "did you mean 'smollm2-135m-instruct'"),
-    (("transfer", "pairs", 0, "target"), "smollm2-zershot",
-     "transfer.pairs[0].target", "did you mean 'smollm2-zeroshot'"),
+    (("transfer", "pairs", 0, "target"), "smollm2-dirct",
+     "transfer.pairs[0].target", "did you mean 'smollm2-direct'"),
     (("transfer", "pairs", 0, "source"), "smollm2-onesht",
      "transfer.pairs[0].source", "did you mean 'smollm2-oneshot'"),
     (("transfer", "pairs", 0, "datasets"), ["arth"], "transfer.pairs[0].datasets", "unknown dataset 'arth'"),

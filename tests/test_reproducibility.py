@@ -45,7 +45,7 @@ def test_identity_changes_with_what_changes_the_outputs_only():
         runtime = copy.deepcopy(config)
         runtime["engine"][key] = value
         assert identity(runtime) == base, key  # runtime settings: no rerun of finished work
-    other = identity(config, "smollm2-zeroshot")
+    other = identity(config, "smollm2-direct")
     assert other != base
 
 
