@@ -53,6 +53,11 @@ def spec(wildcards):
     return model_spec(config, model_name(wildcards))
 
 
+def model_grading(wildcards):
+    """Grading settings of a run's answers: `grading`, with its model's own `grading` keys."""
+    return {**config["grading"], **config["models"][model_name(wildcards)].get("grading", {})}
+
+
 def problems_of(name):
     """The dataset whose problems a dataset or imported trace set name refers to."""
     return IMPORTED[name]["dataset"] if name in IMPORTED else name

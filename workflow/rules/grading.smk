@@ -7,7 +7,7 @@ rule grade:
     output:
         "results/grades/{model}/{dataset}/shard-{shard}.parquet",
     params:
-        settings=config["grading"],
+        settings=model_grading,
         grader=dataset_grader,
         grader_version=current_grader_version,
     log:

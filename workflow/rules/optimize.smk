@@ -13,7 +13,7 @@ rule optimize_cot:
         prefixes=config["prefixes"],
         n=config["rollouts"]["n"],
         seed=job_seed("optimize"),
-        grading=config["grading"],
+        grading=model_grading,
         grader=dataset_grader,
     log:
         "logs/optimize_cot/{model}/{dataset}.log",

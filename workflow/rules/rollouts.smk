@@ -48,7 +48,7 @@ rule adaptive_rollout:
         keep_token_ids=config["rollouts"]["keep_token_ids"],
         cut_settings=config["prefixes"],
         grader=dataset_grader,
-        grading=config["grading"],
+        grading=model_grading,
         seed=job_seed("rollouts"),
         store=sample_store,
     log:

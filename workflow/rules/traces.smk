@@ -9,7 +9,7 @@ rule generate_traces:
     params:
         per_problem=config["traces"]["per_problem"],
         seed=job_seed("traces"),
-        grading=config["grading"],
+        grading=model_grading,
         grader=dataset_grader,
         grader_version=current_grader_version,
     log:
