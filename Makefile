@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 # The four benchmarks (see bench/README.md); bench/sampling and bench/grading build their
-# realistic rollout set with the real pipeline on first use (30-60 min on 2 cores).
+# realistic rollout set with the real pipeline on first use (~10 min on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/scale
 	$(BIN)/python bench/grading
