@@ -36,6 +36,9 @@ def test_the_paper_plan_counts_prefixes_rollouts_tokens_and_gpu_hours(paper):
     assert stages == {"traces", "rollouts", "transfer rollouts"}
     runs = sum(len(entry["datasets"]) for entry in config["potentials"])  # 18 math runs + the maze runs
     assert len([x for x in lines if x["stage"] == "rollouts"]) == runs > 18
+    maze = config["datasets"]["maze-potential"]["maze"]
+    mazes = [x for x in lines if x["stage"] == "rollouts" and x["dataset"] == "maze-potential"]
+    assert mazes and all(x["prefixes"] == maze["n_per_generator"] * len(maze["generators"]) * cuts for x in mazes)
     total = sum(x["tokens"] for x in lines if x["stage"] == "rollouts")
     assert 5e9 < total < 2e10  # ~560 problems x 21 cuts x 128 x ~1-8k tokens x 6 models
     assert grading_lines(lines, config)[0]["completions"] == sum(x["completions"] for x in lines)

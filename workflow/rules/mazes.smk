@@ -89,7 +89,8 @@ rule maze_evaluation:
 
 rule maze_potential_curves:
     input:
-        [f"results/potentials/{slug(m)}/{d}.parquet" for m, d in maze_config.potential_runs(config)],
+        # The dynamics stage's per-trace events summary: the project's one event detector.
+        [f"results/dynamics/{slug(m)}/{d}.parquet" for m, d in maze_config.potential_runs(config)],
     output:
         table=report(
             "results/tables/maze_potentials.csv",
@@ -99,7 +100,6 @@ rule maze_potential_curves:
         shapes="results/mazes/curve_shapes.parquet",
     params:
         runs=maze_potential_labels(),
-        settings=MAZES["curves"],
     log:
         "logs/maze_potential_curves/maze_potential_curves.log",
     conda:

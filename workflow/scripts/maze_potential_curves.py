@@ -4,8 +4,7 @@ from cot_potential.mazes.curves import curves_job
 
 
 def main(smk):
-    curves_job(smk.params.runs, list(smk.input), smk.output.table, smk.output.shapes,
-               settings=smk.params.settings, config=smk.config)
+    curves_job(smk.params.runs, list(smk.input), smk.output.table, smk.output.shapes, config=smk.config)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,18 @@
-"""Monotonicity and spikes of the potential curves of maze models, and their comparison.
+"""The comparison of maze models' potential curves: monotone curves and spikes per model.
 
-A step of a curve is the change between two consecutive cuts ``a -> b``. It is a **drop**
-when ``pot(b) <= pot(a) - min_change`` and a one-sided Fisher exact test on the two cuts'
-counts ``(n_correct, n_samples)`` rejects "no fall"; a **spike** is the same upwards. The
-p-values of one curve (every step, both directions) are Holm-adjusted, so a curve shows a
-false event with probability <= ``alpha`` whatever its length. A curve is **monotone** when
-it has no drop. Models are compared on the share of monotone curves and of curves with a
-spike (95% Clopper-Pearson intervals; two-sided Fisher exact test against the model trained
-on correct traces on the same dataset).
+Events are not detected here: the pipeline's dynamics stage (``dynamics.detect_events``,
+rule ``events``) already judges every potential curve, the maze models' included, with the
+project's definitions and the thresholds of the ``dynamics:`` config (a *spike* is a
+significant rise of at least ``spike_min_rise``, a *tangent* a significant drop of at least
+``tangent_min_drop``, a curve is *monotone* without any significant drop; exact one-sided
+tests on the counts, Holm or BH per curve). This module reads its per-trace summaries
+(``results/dynamics/{run}/{dataset}.parquet``) and compares the models on the share of
+monotone curves and of curves with a spike (95% Clopper-Pearson intervals; two-sided Fisher
+exact test against the model trained on correct traces on the same dataset).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,69 +22,16 @@ from scipy import stats
 from ..stats import clopper_pearson
 
 CURVE = ["problem_id", "trace_id"]
+SHAPE_COLUMNS = ["problem_id", "trace_id", "trace_correct", "n_grid_cuts", "pot_start", "pot_end",
+                 "monotone", "n_spikes", "n_tangents", "max_spike", "max_drop"]
 
 
-@dataclass(frozen=True)
-class CurveSettings:
-    """Config key ``mazes.curves``."""
-
-    alpha: float = 0.05
-    min_change: float = 0.25
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any] | None) -> CurveSettings:
-        return cls(**(cfg or {}))
-
-
-def holm(p_values: list[float]) -> np.ndarray:
-    """Holm's step-down adjustment (family-wise error control under any dependence)."""
-    p = np.asarray(p_values, dtype=float)
-    if not len(p):
-        return p
-    order = np.argsort(p)
-    adjusted = np.empty_like(p)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def steps(curve: pd.DataFrame, settings: CurveSettings) -> pd.DataFrame:
-    """One row per step of one curve (sorted by cut), with its drop/spike decision."""
-    c = curve.sort_values("cut_index")
-    k, n, pot = c["n_correct"].to_numpy(), c["n_samples"].to_numpy(), c["potential"].to_numpy()
-    rows, p_values = [], []
-    for i in range(len(c) - 1):
-        table = [[k[i + 1], n[i + 1] - k[i + 1]], [k[i], n[i] - k[i]]]
-        p_rise = stats.fisher_exact(table, alternative="greater").pvalue
-        p_fall = stats.fisher_exact(table, alternative="less").pvalue
-        rows.append({"step": i, "change": pot[i + 1] - pot[i], "p_rise": p_rise, "p_fall": p_fall})
-        p_values += [p_rise, p_fall]
-    adjusted = holm(p_values)
-    out = pd.DataFrame(rows, columns=["step", "change", "p_rise", "p_fall"])
-    out["p_rise_holm"], out["p_fall_holm"] = adjusted[0::2], adjusted[1::2]
-    out["spike"] = (out["change"] >= settings.min_change) & (out["p_rise_holm"] < settings.alpha)
-    out["drop"] = (out["change"] <= -settings.min_change) & (out["p_fall_holm"] < settings.alpha)
-    return out
-
-
-def curve_shapes(potentials: pd.DataFrame, settings: CurveSettings) -> pd.DataFrame:
-    """One row per curve: start, end, monotone, spikes and drops."""
-    rows = []
-    for (pid, tid), curve in potentials.groupby(CURVE, sort=True):
-        s = steps(curve, settings)
-        ordered = curve.sort_values("cut_index")["potential"]
-        rows.append({
-            "problem_id": pid, "trace_id": int(tid),
-            "trace_correct": bool(curve["trace_correct"].iloc[0]),
-            "n_cuts": len(curve), "pot_start": float(ordered.iloc[0]), "pot_end": float(ordered.iloc[-1]),
-            "n_spikes": int(s["spike"].sum()), "n_drops": int(s["drop"].sum()),
-            "monotone": not bool(s["drop"].any()),
-            "max_rise": float(s["change"].max()) if len(s) else 0.0,
-            "max_fall": float(-s["change"].min()) if len(s) else 0.0,
-        })
-    return pd.DataFrame(rows)
+def curve_shapes(dynamics: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve from the dynamics stage's per-trace summary (the columns compared)."""
+    missing = set(SHAPE_COLUMNS) - set(dynamics.columns)
+    if missing:
+        raise ValueError(f"dynamics summary lacks the columns {sorted(missing)}")
+    return dynamics[SHAPE_COLUMNS].sort_values(CURVE).reset_index(drop=True)
 
 
 def _rate(flags: pd.Series) -> tuple[float, float, float]:
@@ -104,7 +51,7 @@ def compare(shapes: pd.DataFrame) -> pd.DataFrame:
             "monotone_rate": mono, "monotone_ci_low": mono_low, "monotone_ci_high": mono_high,
             "spike_rate": spike, "spike_ci_low": spike_low, "spike_ci_high": spike_high,
             "spikes_per_curve": float(group["n_spikes"].mean()),
-            "drops_per_curve": float(group["n_drops"].mean()),
+            "tangents_per_curve": float(group["n_tangents"].mean()),
             "mean_pot_start": float(group["pot_start"].mean()), "mean_pot_end": float(group["pot_end"].mean()),
             "trace_accuracy": float(group["trace_correct"].mean()),
         })
@@ -138,15 +85,14 @@ def mean_curves(potentials: pd.DataFrame) -> pd.DataFrame:
             .rename(columns={key: "fraction", "mean": "potential"}))
 
 
-def curves_job(runs: list[dict[str, str]], potentials: list[str], out_table: str, out_shapes: str, *,
-               settings: dict[str, Any], config: dict[str, Any]) -> None:
-    """``runs``: one ``{model, data, dataset}`` per potentials table."""
+def curves_job(runs: list[dict[str, str]], dynamics: list[str], out_table: str, out_shapes: str, *,
+               config: dict[str, Any]) -> None:
+    """``runs``: one ``{model, data, dataset}`` per dynamics summary (rule events' per-trace table)."""
     from ..provenance import provenance
     from ..tables import read_table, write_table
 
-    cfg = CurveSettings.from_config(settings)
-    shapes = pd.concat([curve_shapes(read_table(p), cfg).assign(**labels)
-                        for labels, p in zip(runs, potentials)], ignore_index=True)
-    record = provenance(config, curves=settings, runs=runs)
+    shapes = pd.concat([curve_shapes(read_table(p)).assign(**labels) for labels, p in zip(runs, dynamics)],
+                       ignore_index=True)
+    record = provenance(config, dynamics=config.get("dynamics", {}), runs=runs)
     write_table(shapes, out_shapes, record)
     write_table(compare(shapes), out_table, record)

@@ -4,6 +4,7 @@ and mean potential curves of the maze models (matplotlib, PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -41,30 +42,27 @@ def draw_maze(grid: Grid, output: Output, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def training_figure(curves: dict[str, pd.DataFrame], data: dict[str, str], path: Path) -> Path:
-    """Plan accuracy on held-out mazes (greedy) against training steps, one line per run."""
+def _lines_figure(lines: dict[str, tuple[Any, Any]], data: dict[str, str], xlabel: str, ylabel: str,
+                  path: Path) -> Path:
+    """One line per run (``label -> (x, y)``), coloured by its training data, y in [0, 1]."""
     fig, ax = plt.subplots(figsize=(4.6, 2.8))
-    for run, curve in curves.items():
-        if "plan_accuracy" in curve:
-            ax.plot(curve["step"], curve["plan_accuracy"], marker="o", ms=3, label=f"{run} ({data[run]})",
-                    color=DATA_COLORS.get(data[run]))
-    ax.set_xlabel("training step")
-    ax.set_ylabel("plan accuracy (held out)")
+    for label, (x, y) in lines.items():
+        ax.plot(x, y, marker="o", ms=3, label=f"{label} ({data[label]})", color=DATA_COLORS.get(data[label]))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def training_figure(curves: dict[str, pd.DataFrame], data: dict[str, str], path: Path) -> Path:
+    """Plan accuracy on held-out mazes (greedy) against training steps, one line per run."""
+    lines = {run: (c["step"], c["plan_accuracy"]) for run, c in curves.items() if "plan_accuracy" in c}
+    return _lines_figure(lines, data, "training step", "plan accuracy (held out)", path)
 
 
 def potential_figure(means: dict[str, pd.DataFrame], data: dict[str, str], path: Path) -> Path:
     """Mean potential against the fraction of the trace given, one line per maze model."""
-    fig, ax = plt.subplots(figsize=(4.6, 2.8))
-    for label, curve in means.items():
-        ax.plot(curve["fraction"], curve["potential"], marker="o", ms=3, label=f"{label} ({data[label]})",
-                color=DATA_COLORS.get(data[label]))
-    ax.set_xlabel("fraction of the trace given")
-    ax.set_ylabel("mean potential")
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return _save(fig, path)
+    lines = {label: (c["fraction"], c["potential"]) for label, c in means.items()}
+    return _lines_figure(lines, data, "fraction of the trace given", "mean potential", path)
