@@ -48,6 +48,11 @@ def test_spikes_spread_over_two_steps_are_found_as_one_event():
     assert (traces["n_spikes"] <= 1).mean() >= 0.95  # not split into two
 
 
+def test_a_grid_too_short_for_a_spike_has_power_rows_only_for_tangents():
+    table = power_table([0.0, 0.5, 1.0], DynamicsSettings(), sizes=[0.5], ns=[16], n_curves=20, seed=1)
+    assert list(table["kind"]) == ["tangent"] and (table["n_grid_cuts"] == 3).all()
+
+
 def test_power_grows_with_effect_size_and_n():
     table = power_table(GRID_10, DynamicsSettings(), sizes=[0.1, 0.3, 0.6], ns=[16, 128], n_curves=150, seed=1)
     spikes = table[table["kind"] == "spike"].set_index(["n_samples", "size"])["recall"]

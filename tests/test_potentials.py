@@ -39,3 +39,15 @@ def test_missing_grades_are_an_error():
         assert "no graded completions" in str(err)
     else:
         raise AssertionError("expected an error")
+
+
+def test_prefixes_without_any_answer_have_empty_answer_lists():
+    """A model that never answers (an untrained maze model) still gets its potentials."""
+    grades = pd.DataFrame({
+        "prefix_id": ["p/0/0", "p/0/0", "p/0/1", "p/0/1"], "sample": [0, 1, 0, 1],
+        "answer": [None] * 4, "answer_key": [None] * 4, "verdict": ["no_answer"] * 4,
+        "finish_reason": ["length"] * 4, "n_tokens": [10] * 4,
+    })
+    out = compute_potentials(_prefixes(), grades)
+    assert out["answers"].tolist() == [[], []]
+    assert (out["potential"] == 0).all() and (out["n_no_answer"] == 2).all()

@@ -18,6 +18,8 @@ def answer_distribution(grades: pd.DataFrame) -> pd.Series:
     counts = (answered.groupby(["prefix_id", "answer_key", "verdict"]).size()
               .rename("count").reset_index()
               .sort_values(["prefix_id", "count", "answer_key"], ascending=[True, False, True]))
+    if counts.empty:  # nothing answered anywhere (e.g. an untrained maze model)
+        return pd.Series(dtype=object)
     return counts.groupby("prefix_id").apply(
         lambda g: [{"answer": a, "count": int(c), "verdict": v}
                    for a, c, v in zip(g["answer_key"], g["count"], g["verdict"])],

@@ -9,6 +9,7 @@ guesses by curve.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .dynamics import CURVE, DynamicsSettings, detect_events
-from .simulate import simulate_curves
+from .simulate import grid_cuts_needed, simulate_curves
+
+log = logging.getLogger(__name__)
 
 POWER_COLUMNS = ("kind", "n_samples", "size", "n_curves", "recall", "recall_ci_low", "recall_ci_high",
                  "fpr", "n_null_curves", "correction", "alpha", "n_grid_cuts")
@@ -83,6 +86,9 @@ def power_table(fractions: Sequence[float], settings: DynamicsSettings, *, sizes
         ev, tr = detect_events(null_pot, settings)
         fpr = score(ev, tr, null_planted, null_pot)["null"]["fpr"]
         for kind in ("spike", "tangent"):
+            if len(grid) < grid_cuts_needed(kind, recover_prob=0.0):
+                log.warning("a grid of %d cuts is too short to plant a %s: no power rows for it", len(grid), kind)
+                continue
             for size in sizes:
                 pot, planted = simulate_curves(n_curves, grid, n_samples=n, seed=seed + n + int(1000 * size),
                                                kinds=[kind], size=float(size), recover_prob=0.0)

@@ -132,6 +132,13 @@ def _curve(kind: str, grid: Sequence[float], rng: np.random.Generator, *, size: 
     return sorted(cuts, key=lambda c: c.fraction), correct, events
 
 
+def grid_cuts_needed(kind: str, *, width: int = 1, recover_prob: float = 0.5, recover_after: int = 2) -> int:
+    """The fewest grid cuts on which a curve of ``kind`` can be planted (see ``simulate_curves``)."""
+    room = {"none": 1, "spike": width + 3, "guess": 3,
+            "tangent": 2 * width + recover_after + 2 if recover_prob > 0 else width + 2}
+    return room[kind]
+
+
 def simulate_curves(
     n_curves: int,
     fractions: Sequence[float],
@@ -163,9 +170,8 @@ def simulate_curves(
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown curve kinds {sorted(unknown)}; known: {KINDS}")
-    room = {"none": 1, "spike": width + 3, "guess": 3,
-            "tangent": 2 * width + recover_after + 2 if recover_prob > 0 else width + 2}
-    needed = max(room[k] for k in kinds)
+    needed = max(grid_cuts_needed(k, width=width, recover_prob=recover_prob, recover_after=recover_after)
+                 for k in kinds)
     if len(grid) < needed:
         raise ValueError(f"need at least {needed} grid fractions for {sorted(set(kinds))} with width {width}, "
                          f"got {len(grid)}")
