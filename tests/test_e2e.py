@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 from conftest import make_workdir, snakemake, tiny_config
