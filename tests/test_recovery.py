@@ -50,6 +50,8 @@ def planned_jobs(workdir: Path, configfile: Path, target: Path) -> dict[str, int
 def records(df: pd.DataFrame) -> list[dict]:
     """A table's content as plain Python (lists of dicts compare; numpy arrays do not)."""
     def plain(x):
+        if isinstance(x, float) and np.isnan(x):
+            return "NaN"  # NaN != NaN; answer cuts have no nominal fraction
         if isinstance(x, np.ndarray):
             return [plain(v) for v in x]
         if isinstance(x, dict):

@@ -384,7 +384,8 @@ def events_job(potentials_path: str, traces_path: str, events_out: str, traces_o
     potentials = read_table(potentials_path)
     events, summary = detect_events(potentials, dyn, trace_texts(read_table(traces_path)))
     facts = dict(dynamics=dyn.__dict__, n_traces=len(summary), n_events=len(events))
-    write_table(events, events_out, provenance(config, **facts))
-    write_table(summary, traces_out, provenance(config, **facts))
+    inputs = [potentials_path, traces_path]
+    write_table(events, events_out, provenance(config, inputs=inputs, **facts))
+    write_table(summary, traces_out, provenance(config, inputs=inputs, **facts))
     counts = events["kind"].value_counts().to_dict()
     log.info("%d traces: %d monotone, events %s", len(summary), int(summary["monotone"].sum()), counts)

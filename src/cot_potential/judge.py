@@ -89,4 +89,5 @@ def judge_job(card_path: str, annotations_path: str, out: str, *, seed: int, max
     logging.getLogger(__name__).info("judge %s labelled %d spikes: %s", card["name"], len(labels),
                                      labels["label"].value_counts(dropna=False).to_dict())
     write_table(labels, out, provenance(config, judge_model=card["name"], judge_identity=card["identity"],
-                                        prompt_version=JUDGE_PROMPT_VERSION, seed=seed))
+                                        prompt_version=JUDGE_PROMPT_VERSION, seed=seed,
+                                        inputs=[annotations_path]))

@@ -136,6 +136,7 @@ def annotations_job(events_path: str, traces_path: str, problems_path: str, csv_
 
     rows = annotation_rows(read_table(events_path), read_table(traces_path), read_table(problems_path),
                            model=model, dataset=dataset, context_chars=context_chars)
-    write_table(rows, csv_out, provenance(config, model=model, dataset=dataset, n_spikes=len(rows)))
+    write_table(rows, csv_out, provenance(config, model=model, dataset=dataset, n_spikes=len(rows),
+                                              inputs=[events_path, traces_path, problems_path]))
     lines = [json.dumps(r, ensure_ascii=False, default=str) for r in rows.to_dict("records")]
     write_text(jsonl_out, "".join(line + "\n" for line in lines))

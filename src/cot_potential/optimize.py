@@ -217,6 +217,7 @@ def optimize_job(card_path: str, problems_path: str, traces_out: str, steps_out:
     potentials = fresh_curves(engine, tokenizer, card, traces, problems, prefixes, n, grader, grading_settings)
     facts = dict(model=card["name"], model_identity=card["identity"], seed=seed, optimize=opt.__dict__,
                  grader_version=grader_version(grader))
+    facts.update(prompt_version=card["prompt"].get("version"), inputs=[problems_path])
     write_table(traces, traces_out, provenance(config, **facts))
     write_table(steps, steps_out, provenance(config, **facts))
     write_table(potentials, potentials_out, provenance(config, **facts, n=n))
@@ -289,4 +290,5 @@ def table_job(runs: list[dict[str, str]], optimized_paths: list[str], steps_path
              for run, *paths in zip(runs, optimized_paths, steps_paths, optimized_dynamics_paths, potential_paths,
                                     trace_paths, dynamics_paths)]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TABLE_COLUMNS))
-    write_table(table, out, provenance(config, seed=seed, runs=runs))
+    inputs = [*optimized_paths, *potential_paths, *trace_paths, *dynamics_paths]
+    write_table(table, out, provenance(config, seed=seed, runs=runs, inputs=inputs))

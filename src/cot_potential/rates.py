@@ -163,4 +163,5 @@ def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event
                               trace_source=run["trace_source"], protocol=protocol,
                               ks=list(settings.get("pass_at_k", [1])), seed=seed))
     table = pd.DataFrame(rows)
-    write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs))
+    write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
+                                       inputs=[*trace_paths, *event_paths]))
