@@ -148,7 +148,7 @@ def test_raising_n_and_adding_cuts_samples_only_what_is_missing(tiny_run, tmp_pa
     (same texts), only 2 per old prefix and 6 per new prefix are drawn."""
     work = copy_run(tiny_run, tmp_path / "run")
     config = tiny_config(rollouts={"n": 6, "shards": 1},
-                         prefixes={"mode": "fraction", "fractions": [0.0, 0.25, 0.5, 0.6, 0.75, 1.0]})
+                         prefixes={**tiny_config()["prefixes"], "fractions": [0.0, 0.25, 0.5, 0.6, 0.75, 1.0]})
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for log in (work / "logs" / "rollout").rglob("*.log"):
         log.unlink()
