@@ -22,3 +22,15 @@ def test_the_maze_config_plans_training_evaluation_and_the_pipelines_own_stages(
 def test_the_default_config_plans_no_maze_rule(tmp_path):
     out = planned(tmp_path, "config/config.yaml")
     assert not any(rule in out for rule in MAZE_RULES)
+
+
+def test_a_training_job_takes_the_configured_threads(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/mazes.yaml").read_text())
+    config["mazes"]["training"]["threads"] = 3
+    path = tmp_path / "mazes.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", "--cores", "8", "results/mazes/models/correct", configfile=path)
+    block = (proc.stdout + proc.stderr).split("rule maze_train:")[1].split("\n\n")[0]
+    assert "threads: 3" in block

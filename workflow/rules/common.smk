@@ -339,6 +339,8 @@ MAZES = config["mazes"]
 MAZE_RUNS = maze_config.runs(config)
 MAZE_RUN = _alternatives(MAZE_RUNS)
 MAZE_MAX_SIZE = maze_config.max_size(config)
+# The optimisation settings of a training job; its thread count is the job's `threads:`.
+MAZE_SCHEDULE = {k: v for k, v in MAZES["training"].items() if k != "threads"}
 
 
 def maze_targets():

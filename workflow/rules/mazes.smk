@@ -50,14 +50,15 @@ rule maze_train:
         run=MAZE_RUN,
     params:
         architecture=MAZES["model"],
-        schedule=MAZES["training"],
+        schedule=MAZE_SCHEDULE,
         seed=maze_run_seed,
     log:
         "logs/maze_train/{run}.log",
     benchmark:
         "benchmarks/maze_train/{run}.tsv"
-    # Training uses every core it gets, like an engine job (Snakemake caps this at --cores).
-    threads: 4
+    # Small models use few cores well: on a small machine one thread per run lets the runs
+    # train side by side (Snakemake caps this at --cores).
+    threads: MAZES["training"]["threads"]
     resources:
         mem_mb=4000,
     conda:
