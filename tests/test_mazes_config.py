@@ -31,7 +31,7 @@ def test_maze_runs_models_and_sizes():
     assert maze_config.run_of_model(config, "maze-correct-sampled") == "correct"
     assert maze_config.run_of_weights(config, "./results/mazes/models/swapped") == "swapped"
     assert maze_config.run_of_weights(config, "HuggingFaceTB/SmolLM2") is None
-    assert maze_config.max_size(config) == 7
+    assert maze_config.max_size(config) == 5
     assert [d for _, d in maze_config.potential_runs(config)] == ["maze-potential", "maze-potential"]
 
 
