@@ -56,8 +56,8 @@ rule maze_train:
         "logs/maze_train/{run}.log",
     benchmark:
         "benchmarks/maze_train/{run}.tsv"
-    # Small models use few cores well: on a small machine one thread per run lets the runs
-    # train side by side (Snakemake caps this at --cores).
+    # mazes.training.threads (Snakemake caps it at --cores): tiny models use few cores well,
+    # so one thread per run lets runs train side by side on a small machine.
     threads: MAZES["training"]["threads"]
     resources:
         mem_mb=4000,
