@@ -10,7 +10,7 @@ import pytest
 from cot_potential.mazes.datasets import training_mazes, training_sequences
 from cot_potential.mazes.tokenizer import build_tokenizer
 from cot_potential.mazes.training import (Architecture, Schedule, collate, encode, learning_rate,
-                                          save_checkpoint, train)
+                                          length_grouped_batches, save_checkpoint, train)
 
 TINY = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=256)
 
@@ -26,6 +26,32 @@ def test_the_loss_covers_the_completion_only():
         assert labels[n_prompt:len(ids)] == ids[n_prompt:] and labels[-1] in (tok.eos_token_id, -100)
         assert batch["attention_mask"][row].sum() == len(ids)
     assert batch["labels"][0].tolist()[len(examples[0][0]):] == [-100] * (batch["labels"].shape[1] - len(examples[0][0]))
+
+
+def _batches(lengths, n, seed, batch_size=8):
+    import torch
+
+    batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(seed), pool_batches=4)
+    return [next(batches) for _ in range(n)]
+
+
+def test_length_grouped_batches_split_a_sorted_random_pool():
+    import random
+
+    lengths = random.Random(0).choices(range(20, 300), k=500)
+    pool = _batches(lengths, 4, seed=1)
+    assert all(len(b) == 8 and all(0 <= i < 500 for i in b) for b in pool)
+    # The pool's batches are consecutive runs of its draw sorted by length: their ranges do not overlap.
+    spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in pool)
+    assert all(hi <= next_lo for (_, hi), (next_lo, _) in zip(spans, spans[1:]))
+    assert _batches(lengths, 12, seed=1) == _batches(lengths, 12, seed=1) != _batches(lengths, 12, seed=2)
+
+
+def test_length_grouped_batches_draw_every_length_alike():
+    lengths = [10] * 250 + [200] * 250
+    drawn = [i for b in _batches(lengths, 800, seed=3) for i in b]
+    assert abs(sum(lengths[i] == 10 for i in drawn) / len(drawn) - 0.5) < 0.03
+    assert len(set(drawn)) == 500
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
