@@ -83,6 +83,13 @@ def test_a_few_steps_lower_the_loss_and_the_checkpoint_reloads(tmp_path):
     assert loaded.config.eos_token_id == reloaded_tok.eos_token_id
 
 
+def test_heads_can_be_narrower_than_the_width_allows():
+    tok = build_tokenizer(5, 256)
+    config = Architecture(hidden_size=64, heads=4, head_dim=32).llama_config(tok)
+    assert (config.num_attention_heads, config.head_dim, config.hidden_size) == (4, 32, 64)
+    assert Architecture(hidden_size=64, heads=2).llama_config(tok).head_dim == 32
+
+
 def test_sequences_longer_than_the_model_are_refused():
     mazes = training_mazes({"generator": "wilson", "sizes": [7], "n_mazes": 4, "seed": 0}, [])
     short = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=32)

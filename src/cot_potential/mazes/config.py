@@ -78,9 +78,13 @@ def check(config: dict[str, Any]) -> None:
     mazes = config["mazes"]
     model = mazes.get("model", {})
     hidden, heads = model.get("hidden_size", 128), model.get("heads", 4)
-    if hidden % heads or hidden // heads not in VLLM_CPU_HEAD_SIZES:
+    if model.get("head_dim") is not None:
+        if model["head_dim"] not in VLLM_CPU_HEAD_SIZES:
+            raise ValueError(f"mazes.model: head_dim {model['head_dim']} must be one of the head sizes "
+                             f"vLLM-CPU supports {VLLM_CPU_HEAD_SIZES}")
+    elif hidden % heads or hidden // heads not in VLLM_CPU_HEAD_SIZES:
         raise ValueError(f"mazes.model: hidden_size / heads = {hidden} / {heads} must be one of the "
-                         f"head sizes vLLM-CPU supports {VLLM_CPU_HEAD_SIZES}")
+                         f"head sizes vLLM-CPU supports {VLLM_CPU_HEAD_SIZES} (or set head_dim)")
     if not runs(config):
         raise ValueError("mazes.runs: experiments lists mazes but no run is configured")
     evaluate = mazes.get("evaluate", {})

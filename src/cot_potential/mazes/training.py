@@ -32,6 +32,9 @@ class Architecture:
     heads: int = 4
     intermediate_size: int = 512
     max_length: int = 1024
+    # Size of each attention head; None: hidden_size / heads. Set apart from the width, so a
+    # narrow model can have several heads of a size vLLM-CPU's attention kernels support.
+    head_dim: int | None = None
 
     def llama_config(self, tokenizer: Any) -> Any:
         from transformers import LlamaConfig
@@ -39,6 +42,7 @@ class Architecture:
         return LlamaConfig(
             vocab_size=len(tokenizer), hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
             num_hidden_layers=self.layers, num_attention_heads=self.heads, num_key_value_heads=self.heads,
+            head_dim=self.head_dim or self.hidden_size // self.heads,
             max_position_embeddings=self.max_length, tie_word_embeddings=True,
             bos_token_id=tokenizer.convert_tokens_to_ids("query"), eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
