@@ -23,13 +23,14 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-# The four benchmarks (see bench/README.md); bench/sampling and bench/grading build their
+# The five benchmarks (see bench/README.md); bench/sampling and bench/grading build their
 # realistic rollout set with the real pipeline on first use (~10 min on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/scale
 	$(BIN)/python bench/grading
 	$(BIN)/python bench/sampling
 	$(BIN)/python bench/rollout
+	$(BIN)/python bench/maze_training
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

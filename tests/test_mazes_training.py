@@ -10,7 +10,8 @@ import pytest
 from cot_potential.mazes.datasets import training_mazes, training_sequences
 from cot_potential.mazes.tokenizer import build_tokenizer
 from cot_potential.mazes.training import (Architecture, Schedule, collate, encode, learning_rate,
-                                          length_grouped_batches, save_checkpoint, train)
+                                          length_grouped_batches, save_checkpoint, train,
+                                          uniform_batches)
 
 TINY = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=256)
 
@@ -52,6 +53,25 @@ def test_length_grouped_batches_draw_every_length_alike():
     drawn = [i for b in _batches(lengths, 800, seed=3) for i in b]
     assert abs(sum(lengths[i] == 10 for i in drawn) / len(drawn) - 0.5) < 0.03
     assert len(set(drawn)) == 500
+
+
+def test_uniform_batches_are_seeded_draws_in_range():
+    import torch
+
+    def draw(seed):
+        batches = uniform_batches(50, 8, torch.Generator().manual_seed(seed))
+        return [next(batches) for _ in range(5)]
+
+    assert draw(0) == draw(0) != draw(1)
+    assert all(len(b) == 8 and all(0 <= i < 50 for i in b) for b in draw(0))
+
+
+def test_training_with_length_grouped_batches_runs_and_lowers_the_loss():
+    mazes = training_mazes({"generator": "wilson", "sizes": [4], "n_mazes": 8, "seed": 0}, [])
+    _, curve = train(training_sequences(mazes, "correct", 0), pd.DataFrame(), build_tokenizer(4, 256), TINY,
+                     Schedule(steps=20, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=10,
+                              group_by_length=True), seed=0, threads=1)
+    assert curve["loss"].iloc[2] < curve["loss"].iloc[1]
 
 
 def test_learning_rate_warms_up_then_decays_to_a_tenth():

@@ -1,9 +1,9 @@
 """Training a small Llama-style decoder from scratch on maze sequences (CPU or GPU, torch).
 
 The loss covers the completion only (trace + plan + ``end``), never the query: the model
-learns to answer, not to write mazes. Batches are drawn with a seeded generator and grouped by
-length (trace lengths vary ~3x, and padding is compute spent on nothing); the learning rate
-warms up linearly and decays with a cosine. Every ``eval_every`` steps the model plans
+learns to answer, not to write mazes. Batches are drawn with a seeded generator, uniformly or
+(``group_by_length``) grouped by length, which pads less but learned less per step on mazes
+(README, "Mazes"); the learning rate warms up linearly and decays with a cosine. Every ``eval_every`` steps the model plans
 ``eval_mazes`` held-out mazes of the training distribution greedily and the validator
 grades them, which gives the learning curve. The checkpoint is an HF folder (weights,
 config, tokenizer, generation config) that vLLM loads.
@@ -60,6 +60,7 @@ class Schedule:
     weight_decay: float = 0.01
     eval_every: int = 250
     eval_mazes: int = 32
+    group_by_length: bool = False
 
 
 def encode(tokenizer: Any, prompts: list[str], completions: list[str]) -> list[tuple[list[int], int]]:
@@ -85,6 +86,14 @@ def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, Any
         mask[row, : len(seq)] = 1
         labels[row, n_prompt: len(seq)] = torch.tensor(seq[n_prompt:])
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def uniform_batches(n: int, batch_size: int, generator: Any) -> Iterator[list[int]]:
+    """Endless batches of ``batch_size`` indices drawn uniformly (with replacement) from ``n``."""
+    import torch
+
+    while True:
+        yield torch.randint(n, (batch_size,), generator=generator).tolist()
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, generator: Any,
@@ -181,7 +190,10 @@ def train(sequences: pd.DataFrame, eval_mazes: pd.DataFrame, tokenizer: Any, arc
         losses.clear()
         log.info("step %d: %s", step, {k: round(v, 4) for k, v in row.items() if k != "step"})
 
-    batches = length_grouped_batches([len(ids) for ids, _ in examples], schedule.batch_size, generator)
+    if schedule.group_by_length:
+        batches = length_grouped_batches([len(ids) for ids, _ in examples], schedule.batch_size, generator)
+    else:
+        batches = uniform_batches(len(examples), schedule.batch_size, generator)
     model.train()
     checkpoint(0)
     for step in range(schedule.steps):
