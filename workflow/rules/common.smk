@@ -368,6 +368,12 @@ def maze_run_seed(wildcards):
     return sub_seed(config["seed"], "maze-train", MAZE_RUNS[wildcards.run].get("seed", 0), wildcards.run)
 
 
+def maze_run_priority(wildcards):
+    """Trace runs first: they are the long ones (3x the tokens), and the solution run then
+    trains beside their evaluation instead of delaying one of them."""
+    return 0 if MAZE_RUNS[wildcards.run]["data"] == "solution" else 1
+
+
 def maze_evaluation_runs():
     """For each evaluated model and dataset: the labels of the evaluation table."""
     return [

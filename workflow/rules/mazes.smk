@@ -59,6 +59,7 @@ rule maze_train:
     # mazes.training.threads (Snakemake caps it at --cores): tiny models use few cores well,
     # so one thread per run lets runs train side by side on a small machine.
     threads: MAZES["training"]["threads"]
+    priority: maze_run_priority
     resources:
         mem_mb=4000,
     conda:
