@@ -369,8 +369,9 @@ def maze_run_seed(wildcards):
 
 
 def maze_run_priority(wildcards):
-    """Trace runs first: they are the long ones (3x the tokens), and the solution run then
-    trains beside their evaluation instead of delaying one of them."""
+    """Trace runs first: they are the long ones (3x the tokens), so on a 2-core machine the
+    two of them train side by side and the short solution run comes after, instead of
+    delaying one of them by its own length."""
     return 0 if MAZE_RUNS[wildcards.run]["data"] == "solution" else 1
 
 
