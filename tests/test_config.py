@@ -229,3 +229,31 @@ def test_snakemake_dry_run_fails_fast_naming_the_key(tmp_path):
             assert key in out, out[-3000:]
             assert "Job stats" not in out and "rule " not in out, "a job was planned"
             assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_a_models_engine_override_has_the_engine_keys_without_defaults():
+    engine, override = SCHEMA["$defs"]["engine"]["properties"], SCHEMA["$defs"]["engine_override"]["properties"]
+    assert set(override) == set(engine)
+    for key, node in engine.items():
+        rules = {k: v for k, v in node.items() if k not in ("default", "description")}
+        assert {k: v for k, v in override[key].items() if k != "description"} == rules, key
+        assert "default" not in override[key], key
+
+
+def test_a_models_engine_override_keeps_the_global_engine_settings():
+    from cot_potential.models import model_spec
+
+    config = load_config("config/paper.yaml")
+    validate(config)
+    # paper.yaml: global dtype bfloat16; llama-3.1-70b-instruct overrides tensor_parallel_size only.
+    engine = model_spec(config, "llama-3.1-70b-instruct").engine
+    assert engine["tensor_parallel_size"] == 4
+    assert engine["dtype"] == config["engine"]["dtype"] == "bfloat16"
+    assert engine["threads"] == config["engine"]["threads"]
+
+
+def test_every_schema_description_parses_as_one_string():
+    """An unquoted comma in a YAML flow mapping would cut a description into stray keys."""
+    stray = [path for path, node in schema_keys() if any(value is None and key != "default"
+                                                         for key, value in node.items())]
+    assert stray == []

@@ -138,3 +138,36 @@ def test_the_engine_sets_its_devices_before_vllm_starts(tmp_path, monkeypatch):
         eng.placement.release()
     finally:
         busy.release()
+
+
+def test_cpu_engines_of_fewer_threads_than_cpus_claim_cpus_of_their_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    env = {gpus.LOCK_DIR_ENV: str(tmp_path)}
+    first, second = gpus.place_cpus(1, env), gpus.place_cpus(2, env)
+    assert len(first) == 1 and len(second) == 2 and not set(first) & set(second)
+    assert set(first) | set(second) <= {0, 1, 2, 3}
+    with pytest.raises(gpus.PlacementError, match="no 2 free CPU"):  # one CPU is left
+        gpus.acquire(2, devices=["0", "1", "2", "3"], lock_dir=tmp_path, timeout_s=0.1, poll_s=0.02, kind="CPU")
+    assert gpus.place_cpus(4, env) == [0, 1, 2, 3]  # a job of every CPU claims none
+
+
+def test_a_cpu_engine_binds_vllm_to_the_cpus_it_claimed(tmp_path, monkeypatch):
+    from cot_potential import engine
+
+    seen = []
+
+    class FakeLLM:
+        def __init__(self, **kwargs):
+            seen.append(os.environ["VLLM_CPU_OMP_THREADS_BIND"])
+            self.llm_engine = types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=64))
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=FakeLLM))
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the CPU backend
+    monkeypatch.setenv(gpus.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    for _ in range(2):
+        engine.Engine("m", revision=None, settings=engine.EngineSettings(), seed=1, threads=1)
+    assert sorted(seen) == ["0", "1"]  # two one-thread engines side by side, one core each
+    engine.Engine("m", revision=None, settings=engine.EngineSettings(), seed=1, threads=4)
+    assert seen[-1] == "0-1"  # as many threads as CPUs: every CPU, nothing claimed

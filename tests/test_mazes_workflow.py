@@ -34,3 +34,17 @@ def test_a_training_job_takes_the_configured_threads(tmp_path):
     proc = snakemake(tmp_path, "-n", "--cores", "8", "results/mazes/models/correct", configfile=path)
     block = (proc.stdout + proc.stderr).split("rule maze_train:")[1].split("\n\n")[0]
     assert "threads: 3" in block
+
+
+
+def test_an_engine_job_takes_the_configured_engine_threads(tmp_path):
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/mazes.yaml").read_text())
+    config["engine"]["threads"] = 3
+    path = tmp_path / "mazes.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", "--cores", "8", "results/traces/maze-correct/maze-test.parquet",
+                     configfile=path)
+    block = (proc.stdout + proc.stderr).split("rule generate_traces:")[1].split("\n\n")[0]
+    assert "threads: 3" in block

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .gpus import place_engine
+from .gpus import place_cpus, place_engine
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ class EngineSettings:
     cpu_kvcache_gib: float = 4.0
     cpu_threads_bind: str = "auto"
     cpu_reserved: int = 0
+    # The cores an engine job takes (its rule's `threads:`); read by the workflow, not here.
+    threads: int = 4
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> EngineSettings:
@@ -78,11 +80,11 @@ def cpu_list(cpus: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def engine_environment(settings: EngineSettings, threads: int | None = None) -> dict[str, str]:
+def engine_environment(settings: EngineSettings, cpus: Sequence[int] | None = None) -> dict[str, str]:
     """Environment variables vLLM reads at import time (set before ``import vllm``).
 
-    ``cpu_threads_bind: auto`` binds the CPU backend to the first ``threads`` CPUs this
-    process may run on (its affinity set, which SLURM restricts to the job's CPUs); vLLM's
+    ``cpu_threads_bind: auto`` binds the CPU backend to ``cpus`` (by default every CPU this
+    process may run on: its affinity set, which SLURM restricts to the job's CPUs); vLLM's
     own default keeps one core back, which halves throughput on a 2-core laptop.
     """
     env = {
@@ -93,8 +95,7 @@ def engine_environment(settings: EngineSettings, threads: int | None = None) -> 
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     bind = settings.cpu_threads_bind
     if bind == "auto":
-        allowed = sorted(os.sched_getaffinity(0))
-        bind = cpu_list(allowed[: threads] if threads else allowed)
+        bind = cpu_list(cpus if cpus else sorted(os.sched_getaffinity(0)))
     env["VLLM_CPU_OMP_THREADS_BIND"] = bind
     return env
 
@@ -130,7 +131,9 @@ class Engine:
                  seed: int, threads: int | None = None):
         # Devices first: CUDA_VISIBLE_DEVICES only counts if set before vLLM initialises CUDA.
         self.placement = place_engine(settings.tensor_parallel_size)
-        os.environ.update(engine_environment(settings, threads))
+        # A CPU engine of fewer threads than CPUs claims its own (a job beside it gets others).
+        cpus = place_cpus(threads) if self.placement is None and threads and settings.cpu_threads_bind == "auto" else None
+        os.environ.update(engine_environment(settings, cpus))
         started = time.monotonic()
         from vllm import LLM
 

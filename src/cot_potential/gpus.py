@@ -1,4 +1,4 @@
-"""GPU placement on one machine: every engine job takes devices no other job holds.
+"""Device placement on one machine: every engine job takes GPUs (or CPUs) no other job holds.
 
 ``snakemake --resources gpu=8`` only *counts* GPUs: it starts at most 8 GPU jobs at a time
 but does not tell a job which device to use, so every job would land on GPU 0. Before it
@@ -17,6 +17,10 @@ Runtime settings (environment, not experiment config):
 - ``COT_POTENTIAL_GPU_LOCK_DIR``: where the lock files live (default below). Jobs that share
   GPUs must share this directory; inside a SLURM job the default is private to that job,
   because SLURM already gave it its own devices (which it may number from 0 in every job).
+
+On the CPU backend an engine job that computes with fewer threads than the machine has CPUs
+(``engine.threads``) claims that many CPUs the same way (``place_cpus``) and binds vLLM's
+threads to them, so two such jobs, or an engine beside a training job, never share a core.
 
 ``python -m cot_potential.gpus`` shows which devices are free and which are held (by PID).
 """
@@ -86,8 +90,8 @@ def default_lock_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path("/tmp") / name
 
 
-def _lock_name(device: str) -> str:
-    return "gpu-" + re.sub(r"[^A-Za-z0-9._-]", "_", device) + ".lock"
+def _lock_name(device: str, kind: str = "GPU") -> str:
+    return kind.lower() + "-" + re.sub(r"[^A-Za-z0-9._-]", "_", device) + ".lock"
 
 
 @dataclass
@@ -134,11 +138,12 @@ def _allocator_lock(lock_dir: Path) -> Iterator[None]:
 
 
 def acquire(k: int, *, devices: Sequence[str] | None = None, lock_dir: str | os.PathLike | None = None,
-            timeout_s: float | None = None, poll_s: float = 0.5) -> Placement:
-    """Claim ``k`` free devices, waiting while fewer are free (at most ``timeout_s``)."""
+            timeout_s: float | None = None, poll_s: float = 0.5, kind: str = "GPU") -> Placement:
+    """Claim ``k`` free devices of ``kind`` (GPU or CPU), waiting while fewer are free (at most
+    ``timeout_s``)."""
     devices = list(visible_devices() if devices is None else devices)
     if k < 1:
-        raise ValueError(f"a job needs at least one GPU, got k={k}")
+        raise ValueError(f"a job needs at least one {kind}, got k={k}")
     if k > len(devices):
         raise PlacementError(
             f"the job needs {k} GPU(s) (engine tensor_parallel_size) but only {len(devices)} are "
@@ -152,7 +157,7 @@ def acquire(k: int, *, devices: Sequence[str] | None = None, lock_dir: str | os.
         with _allocator_lock(folder):
             held: list[tuple[str, IO[str]]] = []
             for device in devices:
-                handle = _try_lock(folder / _lock_name(device))
+                handle = _try_lock(folder / _lock_name(device, kind))
                 if handle is not None:
                     held.append((device, handle))
                     if len(held) == k:
@@ -164,9 +169,9 @@ def acquire(k: int, *, devices: Sequence[str] | None = None, lock_dir: str | os.
             for _, handle in held:
                 handle.close()
         if deadline is not None and time.monotonic() >= deadline:
-            raise PlacementError(f"no {k} free GPU(s) among {devices} within {timeout_s} s (locks in {folder})")
+            raise PlacementError(f"no {k} free {kind}(s) among {devices} within {timeout_s} s (locks in {folder})")
         if not waiting_logged:
-            log.info("waiting for %d free GPU(s) among %s (locks in %s)", k, devices, folder)
+            log.info("waiting for %d free %s(s) among %s (locks in %s)", k, kind, devices, folder)
             waiting_logged = True
         time.sleep(poll_s)
 
@@ -184,6 +189,18 @@ def place_engine(k: int, env: Mapping[str, str] | None = None) -> Placement | No
     os.environ["CUDA_VISIBLE_DEVICES"] = placement.cuda_visible_devices
     log.info("placed on GPU(s) %s (of %s)", placement.cuda_visible_devices, ",".join(devices))
     return placement
+
+
+def place_cpus(k: int, env: Mapping[str, str] | None = None) -> list[int]:
+    """The CPUs an engine job of ``k`` threads binds to: all this process may run on (its
+    affinity set, which SLURM restricts to the job's CPUs) if ``k`` covers them, else ``k`` of
+    them claimed for this process's lifetime, waiting while fewer are free."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if k >= len(allowed):
+        return allowed
+    placement = acquire(k, devices=[str(cpu) for cpu in allowed], lock_dir=default_lock_dir(env), kind="CPU")
+    log.info("placed on CPU(s) %s (of %s)", ",".join(placement.devices), ",".join(map(str, allowed)))
+    return [int(cpu) for cpu in placement.devices]
 
 
 def status(devices: Sequence[str] | None = None, lock_dir: str | os.PathLike | None = None) -> dict[str, str]:

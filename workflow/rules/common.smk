@@ -189,6 +189,10 @@ def engine_gpus(wildcards):
     return spec(wildcards).engine.get("tensor_parallel_size", 1)
 
 
+def engine_threads(wildcards):
+    return spec(wildcards).engine["threads"]
+
+
 def job_seed(stage):
     def seed(wildcards):
         return sub_seed(config["seed"], stage, dict(wildcards.items()))
@@ -287,6 +291,10 @@ def judge_gpus(wildcards):
     return model_spec(config, DYNAMICS["judge"]["model"]).engine.get("tensor_parallel_size", 1)
 
 
+def judge_threads(wildcards):
+    return model_spec(config, DYNAMICS["judge"]["model"]).engine["threads"]
+
+
 def cut_grid():
     """The cut grid of the prefixes stage (for the rates table's protocol columns)."""
     return {k: config["prefixes"].get(k) for k in ("mode", "fractions", "stride", "max_cuts")}
@@ -371,8 +379,9 @@ def maze_run_seed(wildcards):
 def maze_run_priority(wildcards):
     """Trace runs first: they are the long ones (3x the tokens), so on a 2-core machine the
     two of them train side by side and the short solution run comes after, instead of
-    delaying one of them by its own length."""
-    return 0 if MAZE_RUNS[wildcards.run]["data"] == "solution" else 1
+    delaying one of them by its own length. The solution run still goes before the trace
+    models' engine jobs (priority 0): with one-thread engines they then run beside it."""
+    return 1 if MAZE_RUNS[wildcards.run]["data"] == "solution" else 2
 
 
 def maze_evaluation_runs():

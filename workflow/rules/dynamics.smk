@@ -56,7 +56,7 @@ rule judge_spikes:
     benchmark:
         "benchmarks/judge_spikes/{model}/{dataset}.tsv"
     # An engine job (see generate_traces).
-    threads: 4
+    threads: judge_threads
     resources:
         gpu=judge_gpus,
     conda:

@@ -20,7 +20,7 @@ rule optimize_cot:
     benchmark:
         "benchmarks/optimize_cot/{model}/{dataset}.tsv"
     # An engine job (see generate_traces).
-    threads: 4
+    threads: engine_threads
     resources:
         gpu=engine_gpus,
     conda:

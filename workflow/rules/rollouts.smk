@@ -15,7 +15,7 @@ rule rollout:
     benchmark:
         "benchmarks/rollout/{model}/{dataset}/shard-{shard}.tsv"
     # See generate_traces: engine jobs never share a laptop's cores.
-    threads: 4
+    threads: engine_threads
     resources:
         gpu=engine_gpus,
     conda:
@@ -56,7 +56,7 @@ rule adaptive_rollout:
     benchmark:
         "benchmarks/adaptive_rollout/{model}/{dataset}/shard-{shard}.tsv"
     # An engine job (see generate_traces); it also grades each round in grading workers.
-    threads: 4
+    threads: engine_threads
     resources:
         gpu=engine_gpus,
     conda:

@@ -16,9 +16,10 @@ rule generate_traces:
         "logs/generate_traces/{model}/{dataset}.log",
     benchmark:
         "benchmarks/generate_traces/{model}/{dataset}.tsv"
-    # An engine job: at least the cores of a laptop, so two CPU engines never share them
-    # (Snakemake caps this at --cores); a GPU engine needs only a few.
-    threads: 4
+    # An engine job: `engine.threads` cores (Snakemake caps them at --cores). The default 4
+    # is at least a laptop's, so two CPU engines never share it; a GPU engine needs only a few,
+    # a tiny model's CPU engine one (it then binds to a CPU of its own, gpus.place_cpus).
+    threads: engine_threads
     resources:
         gpu=engine_gpus,
     conda:

@@ -112,7 +112,9 @@ def backward_batch(model: Any, examples: list[tuple[list[int], int]], pad_id: in
     total = 0.0
     for part in parts:
         part = {k: v.to(model.device) for k, v in part.items()}
-        logits = model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+        # No attention mask: padding is on the right, so under the causal mask no real token
+        # sees a pad, and the fused causal attention kernel runs instead of a masked one.
+        logits = model(input_ids=part["input_ids"]).logits
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), part["labels"][:, 1:].reshape(-1),
                                ignore_index=-100, reduction="sum") / tokens
         loss.backward()
