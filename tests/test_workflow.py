@@ -36,7 +36,7 @@ def test_rule_conventions(file, name, body):
     if "engine_gpus" in body or name in ("grade",):
         assert "benchmark:" in body, f"{name} runs an engine or grades but has no benchmark:"
     if "engine_gpus" in body:
-        assert re.search(r"threads:\s*\d+", body), f"{name} runs an engine but declares no threads"
+        assert re.search(r"threads:\s*(\d+|engine_threads)", body), f"{name} runs an engine but declares no threads"
 
 
 def test_conda_envs_are_pinned():
