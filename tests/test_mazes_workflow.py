@@ -24,27 +24,26 @@ def test_the_default_config_plans_no_maze_rule(tmp_path):
     assert not any(rule in out for rule in MAZE_RULES)
 
 
-def test_a_training_job_takes_the_configured_threads(tmp_path):
+def planned_job(tmp_path, section, threads, target, rule):
+    """The dry-run entry of ``rule`` for ``target`` under config/mazes.yaml with
+    ``section.threads`` (``mazes.training`` or ``engine``) set to ``threads``."""
     import yaml
 
     config = yaml.safe_load((REPO / "config/mazes.yaml").read_text())
-    config["mazes"]["training"]["threads"] = 3
+    node = config
+    for key in section.split("."):
+        node = node[key]
+    node["threads"] = threads
     path = tmp_path / "mazes.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = snakemake(tmp_path, "-n", "--cores", "8", "results/mazes/models/correct", configfile=path)
-    block = (proc.stdout + proc.stderr).split("rule maze_train:")[1].split("\n\n")[0]
-    assert "threads: 3" in block
+    proc = snakemake(tmp_path, "-n", "--cores", "8", target, configfile=path)
+    return (proc.stdout + proc.stderr).split(f"rule {rule}:")[1].split("\n\n")[0]
 
+
+def test_a_training_job_takes_the_configured_threads(tmp_path):
+    assert "threads: 3" in planned_job(tmp_path, "mazes.training", 3, "results/mazes/models/correct", "maze_train")
 
 
 def test_an_engine_job_takes_the_configured_engine_threads(tmp_path):
-    import yaml
-
-    config = yaml.safe_load((REPO / "config/mazes.yaml").read_text())
-    config["engine"]["threads"] = 3
-    path = tmp_path / "mazes.yaml"
-    path.write_text(yaml.safe_dump(config))
-    proc = snakemake(tmp_path, "-n", "--cores", "8", "results/traces/maze-correct/maze-test.parquet",
-                     configfile=path)
-    block = (proc.stdout + proc.stderr).split("rule generate_traces:")[1].split("\n\n")[0]
+    block = planned_job(tmp_path, "engine", 3, "results/traces/maze-correct/maze-test.parquet", "generate_traces")
     assert "threads: 3" in block
