@@ -138,6 +138,18 @@ def test_heads_can_be_narrower_than_the_width_allows():
     assert Architecture(hidden_size=64, heads=2).llama_config(tok).head_dim == 32
 
 
+def test_initial_weights_follow_the_architecture():
+    import torch
+    from transformers import LlamaForCausalLM
+
+    tok = build_tokenizer(5, 256)
+    torch.manual_seed(0)
+    for init_std in (0.02, 0.05):
+        model = LlamaForCausalLM(Architecture(hidden_size=64, heads=2, init_std=init_std).llama_config(tok))
+        for weight in (model.model.layers[0].mlp.up_proj.weight, model.model.embed_tokens.weight):
+            assert abs(float(weight.std()) - init_std) < 0.1 * init_std
+
+
 def test_sequences_longer_than_the_model_are_refused():
     mazes = training_mazes({"generator": "wilson", "sizes": [7], "n_mazes": 4, "seed": 0}, [])
     short = Architecture(hidden_size=32, layers=1, heads=1, intermediate_size=64, max_length=32)
