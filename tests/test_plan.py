@@ -12,9 +12,10 @@ PAPER = REPO / "config" / "paper.yaml"
 
 
 @pytest.fixture(scope="module")
-def paper():
+def paper(tmp_path_factory):
     config = load_config([PAPER])
-    return config, Planner(config).lines()
+    # An empty working directory: the plan must not depend on what this checkout has run.
+    return config, Planner(config, tmp_path_factory.mktemp("plan")).lines()
 
 
 def line(lines, stage, model, dataset):
@@ -44,12 +45,12 @@ def test_the_paper_plan_counts_prefixes_rollouts_tokens_and_gpu_hours(paper):
     assert grading_lines(lines, config)[0]["completions"] == sum(x["completions"] for x in lines)
 
 
-def test_the_command_prints_a_table_with_totals(capsys):
-    assert main(["--configfile", str(PAPER)]) == 0
+def test_the_command_prints_a_table_with_totals(capsys, tmp_path):
+    assert main(["--configfile", str(PAPER), "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for word in ("TOTAL rollouts", "TOTAL transfer rollouts", "grading (CPU)", "GPU h", "Mtokens"):
         assert word in out
-    assert main(["--configfile", str(PAPER), "--json"]) == 0
+    assert main(["--configfile", str(PAPER), "--workdir", str(tmp_path), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) > 18
 
 
@@ -71,17 +72,17 @@ def test_measured_results_replace_the_assumptions(tmp_path):
     assert traces["tokens"] == pytest.approx(5 * 50.0)
 
 
-def test_adaptive_plans_expected_cost_below_its_bound():
+def test_adaptive_plans_expected_cost_below_its_bound(tmp_path):
     config = load_config([REPO / "config" / "config.yaml"])
     config["rollouts"]["sampling"] = "adaptive"
-    lines = Planner(config).lines()
+    lines = Planner(config, tmp_path).lines()
     expected = line(lines, "rollouts (adaptive, expected)", "smollm2-oneshot", "arith")
     bound = line(lines, "rollouts (adaptive, upper bound)", "smollm2-oneshot", "arith")
     assert 0 < expected["completions"] < bound["completions"]
 
 
-def test_an_uncountable_dataset_asks_for_its_size():
+def test_an_uncountable_dataset_asks_for_its_size(tmp_path):
     config = load_config([PAPER])
     config["plan"]["problems"].pop("math500")
     with pytest.raises(SystemExit, match="plan.problems.math500"):
-        Planner(config).lines()
+        Planner(config, tmp_path).lines()
