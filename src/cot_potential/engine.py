@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .gpus import place_cpus, place_engine
+from .gpus import Placement, place_cpus, place_engine
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,62 @@ def engine_environment(settings: EngineSettings, cpus: Sequence[int] | None = No
     return env
 
 
+# What vLLM is given, built by these functions only: the engine uses them, and so does the
+# bare baseline of bench/ (bench/_bare_generate.py), so the two cannot drift apart.
+
+
+def prepare_process(settings: EngineSettings, threads: int | None = None) -> Placement | None:
+    """Place this process (its GPUs, or the CPUs a CPU engine of ``threads`` binds to) and set
+    the environment vLLM reads at import time. Call before ``import vllm``."""
+    # Devices first: CUDA_VISIBLE_DEVICES only counts if set before vLLM initialises CUDA.
+    placement = place_engine(settings.tensor_parallel_size)
+    # A CPU engine of fewer threads than CPUs claims its own (a job beside it gets others).
+    cpus = place_cpus(threads) if placement is None and threads and settings.cpu_threads_bind == "auto" else None
+    os.environ.update(engine_environment(settings, cpus))
+    return placement
+
+
+def llm_arguments(weights: str, revision: str | None, settings: EngineSettings, seed: int) -> dict[str, Any]:
+    """The keyword arguments of ``vllm.LLM``."""
+    kwargs: dict[str, Any] = dict(
+        model=weights,
+        revision=revision,
+        seed=seed,
+        dtype=settings.dtype,
+        enforce_eager=settings.enforce_eager,
+        enable_prefix_caching=settings.enable_prefix_caching,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        tensor_parallel_size=settings.tensor_parallel_size,
+    )
+    if settings.max_model_len:
+        kwargs["max_model_len"] = settings.max_model_len
+    if settings.max_num_seqs:
+        kwargs["max_num_seqs"] = settings.max_num_seqs
+    return kwargs
+
+
+def context_window(llm: Any) -> int:
+    """The context window a started ``vllm.LLM`` took (``max_model_len`` or the model's own)."""
+    return int(llm.llm_engine.model_config.max_model_len)
+
+
+def token_budget(prompt_len: int, wanted: int, max_model_len: int) -> int:
+    """The token budget that fits the context window (at least 1)."""
+    return max(1, min(wanted, max_model_len - prompt_len))
+
+
+def vllm_inputs(requests: Sequence[Request], sampling: dict[str, Any], max_model_len: int) -> tuple[list, list]:
+    """The prompts and ``SamplingParams`` of ``LLM.generate`` for ``requests``: token-id
+    prompts, one request of ``n`` samples each, budgets that fit the context window."""
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
+    params = [SamplingParams(n=r.n, max_tokens=token_budget(len(r.prompt_token_ids), r.max_tokens, max_model_len),
+                             **sampling) for r in requests]
+    return prompts, params
+
+
 class EngineError(RuntimeError):
     """The engine returned something other than every completion asked for."""
 
@@ -129,50 +185,21 @@ class Engine:
 
     def __init__(self, weights: str, *, revision: str | None, settings: EngineSettings,
                  seed: int, threads: int | None = None):
-        # Devices first: CUDA_VISIBLE_DEVICES only counts if set before vLLM initialises CUDA.
-        self.placement = place_engine(settings.tensor_parallel_size)
-        # A CPU engine of fewer threads than CPUs claims its own (a job beside it gets others).
-        cpus = place_cpus(threads) if self.placement is None and threads and settings.cpu_threads_bind == "auto" else None
-        os.environ.update(engine_environment(settings, cpus))
+        self.placement = prepare_process(settings, threads)
         started = time.monotonic()
         from vllm import LLM
 
-        kwargs: dict[str, Any] = dict(
-            model=weights,
-            revision=revision,
-            seed=seed,
-            dtype=settings.dtype,
-            enforce_eager=settings.enforce_eager,
-            enable_prefix_caching=settings.enable_prefix_caching,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            tensor_parallel_size=settings.tensor_parallel_size,
-        )
-        if settings.max_model_len:
-            kwargs["max_model_len"] = settings.max_model_len
-        if settings.max_num_seqs:
-            kwargs["max_num_seqs"] = settings.max_num_seqs
-        self.llm = LLM(**kwargs)
-        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+        self.llm = LLM(**llm_arguments(weights, revision, settings, seed))
+        self.max_model_len = context_window(self.llm)
         self.seed = seed
         log.info("engine for %s ready in %.1f s (seed %d)", weights, time.monotonic() - started, seed)
-
-    def budget(self, prompt_len: int, wanted: int) -> int:
-        """The token budget that fits the context window (at least 1)."""
-        return max(1, min(wanted, self.max_model_len - prompt_len))
 
     def generate(self, requests: Sequence[Request], sampling: dict[str, Any],
                  progress: bool = True) -> list[list[Completion]]:
         """Completions for each request, in request order; ``sampling`` = temperature, top_p, ..."""
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
         if not requests:
             return []
-        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
-        params = [
-            SamplingParams(n=r.n, max_tokens=self.budget(len(r.prompt_token_ids), r.max_tokens), **sampling)
-            for r in requests
-        ]
+        prompts, params = vllm_inputs(requests, sampling, self.max_model_len)
         started = time.monotonic()
         outputs = self.llm.generate(prompts, params, use_tqdm=progress)
         completions = [

@@ -1,0 +1,54 @@
+"""What the engine hands vLLM comes from its public functions (the ones bench/'s bare baseline
+calls too), tested against a stand-in ``vllm`` module that records what it is given."""
+
+import os
+import sys
+import types
+
+from cot_potential import engine
+
+
+class FakeLLM:
+    calls: list = []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self.env = {k: v for k, v in os.environ.items() if k.startswith("VLLM_")}
+        self.llm_engine = types.SimpleNamespace(model_config=types.SimpleNamespace(max_model_len=10))
+
+    def generate(self, prompts, params, use_tqdm=True):
+        FakeLLM.calls.append((prompts, params))
+        out = types.SimpleNamespace(token_ids=[1], text="x", finish_reason="stop")
+        return [types.SimpleNamespace(outputs=[out] * p["n"]) for p in params]
+
+
+def fake_vllm(monkeypatch):
+    module = types.SimpleNamespace(LLM=FakeLLM, SamplingParams=lambda **kw: kw,
+                                   inputs=types.SimpleNamespace(TokensPrompt=lambda **kw: kw))
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", module.inputs)
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the CPU backend
+    FakeLLM.calls = []
+
+
+def test_the_engine_gives_vllm_what_the_shared_functions_build(monkeypatch):
+    fake_vllm(monkeypatch)
+    settings = engine.EngineSettings(max_model_len=10, max_num_seqs=3, cpu_kvcache_gib=2)
+    eng = engine.Engine("w", revision="r", settings=settings, seed=5)
+    assert eng.llm.kwargs == engine.llm_arguments("w", "r", settings, 5)
+    assert eng.llm.kwargs["max_model_len"] == 10 and eng.llm.kwargs["max_num_seqs"] == 3
+    assert eng.llm.env["VLLM_CPU_KVCACHE_SPACE"] == "2"
+    requests = [engine.Request([1, 2, 3], 2, 100), engine.Request([1] * 9, 1, 4), engine.Request([1] * 12, 1, 4)]
+    eng.generate(requests, {"temperature": 0.7})
+    prompts, params = FakeLLM.calls[0]
+    assert (prompts, params) == engine.vllm_inputs(requests, {"temperature": 0.7}, 10)
+    assert [p["prompt_token_ids"] for p in prompts] == [[1, 2, 3], [1] * 9, [1] * 12]
+    # One request of n samples each; budgets fit the window, at least one token.
+    assert [(p["n"], p["max_tokens"], p["temperature"]) for p in params] == [(2, 7, 0.7), (1, 1, 0.7), (1, 1, 0.7)]
+
+
+def test_unset_limits_are_left_to_vllm():
+    kwargs = engine.llm_arguments("w", None, engine.EngineSettings(), 1)
+    assert "max_model_len" not in kwargs and "max_num_seqs" not in kwargs
+    assert kwargs["seed"] == 1 and kwargs["enable_prefix_caching"] is True
