@@ -1,7 +1,10 @@
 # cot-potential: how chain-of-thought traces produce answers.
 #   snakemake --cores all                          # the embedded default (CPU, ~10 min)
 #   snakemake --configfile config/paper.yaml ...   # the paper's study (GPUs)
-from snakemake.utils import min_version, validate
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from cot_potential import config as config_checks
 
 min_version("9.0")
 
@@ -14,7 +17,12 @@ if not workflow.overwrite_configfiles:
 
 
 
-validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+# Schema (types, ranges, unknown keys; fills defaults), then names that refer to each other.
+# A mistake prints one short paragraph: the key, its value, what is allowed, the nearest name.
+try:
+    config_checks.validate(config)
+except config_checks.ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 include: "workflow/rules/common.smk"

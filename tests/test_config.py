@@ -32,7 +32,7 @@ def mutate(config, path, value):
 WRONG = [
     (("rollouts", "n"), 0, "minimum"),
     (("rollouts", "n"), "many", "is not of type"),
-    (("rollouts", "samples"), 4, "Additional properties"),
+    (("rollouts", "samples"), 4, "unknown key under rollouts"),
     (("models", "smollm2-oneshot", "sampling", "temprature"), 0.7, "temprature"),
     (("models", "smollm2-oneshot", "sampling", "top_p"), 1.5, "maximum"),
     (("models", "smollm2-oneshot", "prompt"), "boxed-oneshoot", "unknown prompt 'boxed-oneshoot'"),
@@ -58,6 +58,66 @@ def test_wrong_configs_are_rejected_naming_the_problem(default, path, value, mes
 def test_unknown_top_level_key(default):
     with pytest.raises(ConfigError, match="rolouts"):
         validate({**default, "rolouts": {"n": 4}})
+
+
+# A schema mistake is one short paragraph of ours: key and value, what is allowed there and,
+# for a misspelt key or choice, the nearest valid one (not the whole schema and config).
+PARAGRAPHS = [
+    (("rolouts",), {"n": 4}, ["config key rolouts: unknown key at the top level (value {'n': 4})",
+                              "allowed at the top level: datasets,", "did you mean 'rollouts'?"]),
+    (("prefixes", "mode"), "fractions", ["config key prefixes.mode: 'fractions' is not one of",
+                                         "allowed: one of fraction, stride, boundary", "did you mean 'fraction'?"]),
+    (("rollouts", "n"), 0, ["config key rollouts.n: 0 is less than the minimum of 1",
+                            "allowed: an integer >= 1 and <= 4096 (N: completions per prefix"]),
+    (("models", "smollm2-oneshot", "sampling", "temprature"), 0.7,
+     ["config key models.smollm2-oneshot.sampling.temprature: unknown key under models.smollm2-oneshot.sampling "
+      "(value 0.7)", "allowed under models.smollm2-oneshot.sampling: frequency_penalty, max_tokens,",
+      "did you mean 'temperature'?"]),
+    (("datasets", "arith", "loader"), KeyError, ["config key datasets.arith: 'loader' is a required property",
+                                                "allowed: the keys loader, and any of"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "lines"), PARAGRAPHS, ids=[".".join(p[0]) for p in PARAGRAPHS])
+def test_a_schema_error_is_a_short_paragraph_naming_key_value_allowed_and_nearest(default, path, value, lines):
+    with pytest.raises(ConfigError) as err:
+        validate(mutate(default, path, value))
+    text = str(err.value).splitlines()
+    assert len(text) <= 6, text
+    for line, expected in zip(text, lines):
+        assert expected in line, (expected, text)
+    assert "did you mean" in str(err.value) or not any("did you mean" in x for x in lines)
+    assert "workflow/schemas/config.schema.yaml" in text[-1]
+
+
+def test_every_wrong_config_is_reported_in_at_most_six_lines(default):
+    for path, value, _ in WRONG:
+        with pytest.raises(ConfigError) as err:
+            validate(mutate(default, path, value))
+        assert len(str(err.value).splitlines()) <= 6, str(err.value)
+
+
+def test_a_mistyped_top_level_key_prints_a_few_lines_through_snakemake(tmp_path):
+    """`snakemake -n --config bogus_key=1` printed 3,069 lines (schema and config) when the
+    Snakefile called snakemake.utils.validate itself; now the whole output is a dozen lines."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def dry_run(setting):
+        workdir = tmp_path / setting.split("=")[0]
+        workdir.mkdir()
+        (workdir / "config").symlink_to(REPO / "config")
+        return snakemake(workdir, "-n", "--config", setting, check=False, timeout=300)
+
+    with ThreadPoolExecutor(2) as pool:
+        bogus, typo = pool.map(dry_run, ["bogus_key=1", "sed=3"])
+    for proc, key, hint in ((bogus, "bogus_key", None), (typo, "sed", "did you mean 'seed'?")):
+        out = (proc.stdout + proc.stderr).splitlines()
+        assert proc.returncode != 0
+        assert len(out) <= 12, "\n".join(out)
+        assert any(f"config key {key}: unknown key at the top level (value 3)" in line
+                   or f"config key {key}: unknown key at the top level (value 1)" in line for line in out), out
+        assert any("allowed at the top level: datasets, dynamics, engine" in line for line in out), out
+        assert hint is None or any(hint in line for line in out), out
 
 
 # ------------------------------------------------------------------ the schema itself
@@ -200,7 +260,7 @@ def test_weights_may_be_a_hub_id_or_an_existing_folder(default, tmp_path):
 
 # Through the real workflow: `snakemake -n` stops at the config, names the key, runs nothing.
 DRY_RUN_WRONG = [
-    (("rollouts", "n"), 0, "['rollouts']['n']"),
+    (("rollouts", "n"), 0, "config key rollouts.n"),
     (("models", "smollm2-oneshot", "sampling", "temprature"), 0.7, "temprature"),
     (("models", "smollm2-oneshot", "weights"), "smollm2-135m-instruc", "models.smollm2-oneshot.weights"),
     (("potentials", 0, "model"), "smollm2-oneshto", "potentials[0].model"),

@@ -162,14 +162,16 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     try:
         schema_validate(config, str(SCHEMA), set_default=True)
     except WorkflowError as err:
-        raise ConfigError(schema_error(config) or str(err)) from err
+        raise ConfigError(schema_error(config) or str(err)) from None
     check(config)
     return config
 
 
 def schema_error(config: dict[str, Any]) -> str | None:
-    """The most relevant schema violation as one line naming the key, e.g.
-    ``rollouts.n: 0 is less than the minimum of 1 (minimum)``; None if the config is valid."""
+    """The most relevant schema violation as a short paragraph: the key and its value, what
+    is wrong, what is allowed there and, for a misspelt key or choice, the nearest valid one,
+    e.g. ``config key rollouts.n: 0 is less than the minimum of 1 (minimum)`` then
+    ``  allowed: an integer >= 1 (Samples per prefix ...)``. None if the config is valid."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import best_match
 
@@ -177,8 +179,72 @@ def schema_error(config: dict[str, Any]) -> str | None:
     error = best_match(Draft202012Validator(schema).iter_errors(config))
     if error is None:
         return None
-    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
-    return f"config key {key}: {error.message} ({error.validator})"
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        return _unknown_key_error(path, error.instance, error.schema)
+    allowed = _allowed(error.schema)
+    if error.validator == "required":
+        allowed = f"the keys {', '.join(error.schema['required'])}, and any of {', '.join(error.schema.get('properties', {}))}"
+    lines = [f"config key {_key_name(path)}: {_short(error.message, 160)} ({error.validator})",
+             f"  allowed: {_short(allowed, 300)}"]
+    choices = error.schema.get("enum")
+    if choices and isinstance(error.instance, str):
+        lines.append(f"  {_did_you_mean(error.instance, [str(c) for c in choices]).strip(' ()')}".rstrip())
+    return "\n".join(line for line in lines if line.strip()) + "\n" + SCHEMA_HINT
+
+
+SCHEMA_HINT = "  every key, its type, range and default: workflow/schemas/config.schema.yaml (config/README.md)"
+
+
+def _unknown_key_error(path: list, instance: dict, node: dict) -> str:
+    known = sorted(node.get("properties", {}))
+    unknown = sorted(str(k) for k in instance if k not in known)
+    name = unknown[0]
+    where = f"under {_key_name(path)}" if path else "at the top level"
+    lines = [f"config key {_key_name([*path, name])}: unknown key {where} (value {_short(repr(instance[name]), 60)})",
+             f"  allowed {where}: {_short(', '.join(known), 300)}"]
+    guess = _did_you_mean(name, known).strip(" ()")
+    if guess:
+        lines.append(f"  {guess}")
+    return "\n".join(lines) + "\n" + SCHEMA_HINT
+
+
+def _key_name(path: list) -> str:
+    """``['potentials', 0, 'model']`` -> ``potentials[0].model``."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else str(part)
+    return name or "(top level)"
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+               "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _allowed(node: dict) -> str:
+    """What a schema node accepts, in words, with the first sentence of its description."""
+    if "enum" in node:
+        what = "one of " + ", ".join(map(str, node["enum"]))
+    else:
+        kinds = node.get("type", [])
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        what = " or ".join(_TYPE_NAMES.get(k, k) for k in kinds) or "see the schema"
+        bounds = [f"{sign} {node[key]}" for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                         ("maximum", "<="), ("exclusiveMaximum", "<"))
+                  if key in node]
+        if bounds:
+            what += " " + " and ".join(bounds)
+        if "pattern" in node:
+            what += f" matching {node['pattern']}"
+    description = node.get("description", "").strip()
+    if description:
+        what += f" ({_short(description.split('. ')[0].rstrip('.'), 120)})"
+    return what
 
 
 def load(path: str | Path) -> dict[str, Any]:

@@ -275,7 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a working directory with results of an earlier run to measure from")
     parser.add_argument("--json", action="store_true", help="print the lines as JSON instead of a table")
     args = parser.parse_args(argv)
-    config = load_config(args.configfile)
+    from .config import ConfigError
+
+    try:
+        config = load_config(args.configfile)
+    except ConfigError as err:
+        raise SystemExit(str(err)) from None  # the paragraph alone, not a traceback
     lines = Planner(config, args.workdir).lines()
     grading = grading_lines(lines, config)
     if args.json:

@@ -1,13 +1,11 @@
 # Helpers only: names, target lists, params. No rules here.
 import re
 
-from cot_potential import config as config_checks
 from cot_potential.grading import grader_version
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir
 from cot_potential.mazes import config as maze_config
 
-config_checks.check(config)
 
 MODEL_BY_SLUG = {slug(name): name for name in config["models"]}
 IMPORTED = config["traces"]["imported"]
