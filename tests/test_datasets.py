@@ -70,13 +70,51 @@ def test_synthetic_is_seeded_and_correct():
         assert int(record["answer"]) == expected
 
 
-def test_synthetic_two_steps_and_knob_validation():
+def _solve(problem: str) -> int:
+    """Work a generated word problem out from its sentences (an independent reading of the text)."""
+    sentences = [s.strip() for s in problem.split(".") if s.strip()][:-1] + [problem.split(".")[-1]]
+    value = None
+    for sentence in sentences:
+        numbers = [int(t) for t in sentence.replace(",", " ").replace("?", " ").split() if t.isdigit()]
+        if not numbers:
+            continue
+        if value is None and "in each of them" in sentence:
+            value = numbers[0] * numbers[1]
+        elif value is None:
+            value = numbers[0]
+        elif any(w in sentence for w in ("gives away", "loses", "uses", "to a friend")):
+            value -= numbers[0]
+        else:
+            value += numbers[0]
+    return value
+
+
+def test_synthetic_problems_of_several_steps_are_worked_out_from_their_text():
+    recs = generate(200, 1, Difficulty(min_steps=2, max_steps=3, min_operand=2, max_operand=9))
+    assert {r["steps"] for r in recs} == {2, 3}
+    for r in recs:
+        assert int(r["answer"]) == _solve(r["problem"]), r
+        assert int(r["answer"]) >= 1 and len(r["operations"].split("+")) == r["steps"]
+        assert r["problem"].count("Then") + r["problem"].count("After that") + r["problem"].count("Later") == r["steps"] - 1
+    for opening in ("Then", "After that", "Later"):  # later steps are worded in several ways
+        assert sum(opening in r["problem"] for r in recs) >= 20
+
+
+def test_synthetic_one_step_problems_are_unchanged_by_the_later_step_knobs():
+    assert generate(20, 5, Difficulty()) == generate(20, 5, Difficulty(max_steps=1))
+    ones = generate(50, 3, Difficulty())
+    assert all(r["steps"] == 1 and int(r["answer"]) == _solve(r["problem"]) for r in ones)
+
+
+def test_synthetic_knob_validation():
     recs = generate(30, 1, Difficulty(min_steps=2, max_steps=2, operations=("add", "sub")))
     assert all(r["steps"] == 2 for r in recs) and all(int(r["answer"]) >= 0 for r in recs)
     with pytest.raises(ValueError):
         Difficulty(min_operand=5, max_operand=2)
     with pytest.raises(ValueError):
         Difficulty(operations=("div",))
+    with pytest.raises(ValueError, match="max_steps <= 3"):
+        Difficulty(max_steps=4)
 
 
 def test_aime2025_reject_names_every_mangled_record():
