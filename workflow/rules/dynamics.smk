@@ -60,7 +60,7 @@ rule judge_spikes:
     resources:
         gpu=judge_gpus,
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/judge_spikes.py"
 

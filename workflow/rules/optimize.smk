@@ -24,7 +24,7 @@ rule optimize_cot:
     resources:
         gpu=engine_gpus,
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/optimize_cot.py"
 

@@ -11,6 +11,6 @@ rule cut_prefixes:
     log:
         "logs/cut_prefixes/{model}/{dataset}.log",
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/cut_prefixes.py"

@@ -19,7 +19,7 @@ rule rollout:
     resources:
         gpu=engine_gpus,
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/rollout.py"
 
@@ -60,6 +60,6 @@ rule adaptive_rollout:
     resources:
         gpu=engine_gpus,
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/adaptive_rollout.py"

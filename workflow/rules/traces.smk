@@ -23,7 +23,7 @@ rule generate_traces:
     resources:
         gpu=engine_gpus,
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/generate_traces.py"
 
@@ -44,6 +44,6 @@ rule import_traces:
     log:
         "logs/import_traces/{model}/{dataset}.log",
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/import_traces.py"

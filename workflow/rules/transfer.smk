@@ -18,7 +18,7 @@ rule transfer_prefixes:
     log:
         "logs/transfer_prefixes/{model}/{dataset}.log",
     conda:
-        "../../envs/engine.yaml"
+        ENGINE_ENV
     script:
         "../scripts/transfer_prefixes.py"
 
