@@ -314,6 +314,20 @@ def test_a_models_engine_override_keeps_the_global_engine_settings():
     assert engine["threads"] == config["engine"]["threads"]
 
 
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml", "config/showcase.yaml",
+                                  "config/mazes.yaml", "tests/config/tiny.yaml"])
+def test_every_engine_setting_of_the_schema_reaches_the_engine(name):
+    """Each model's merged engine settings build the engine's settings (a key the schema
+    allows but EngineSettings lacks would fail every engine job, not the config check)."""
+    from cot_potential.engine import EngineSettings
+    from cot_potential.models import model_spec
+
+    config = validate(load_config(name))
+    for model in config["models"]:
+        EngineSettings.from_config(model_spec(config, model).engine)
+    assert set(SCHEMA["$defs"]["engine"]["properties"]) <= set(EngineSettings.__dataclass_fields__)
+
+
 def test_every_schema_description_parses_as_one_string():
     """An unquoted comma in a YAML flow mapping would cut a description into stray keys."""
     stray = [path for path, node in schema_keys() if any(value is None and key != "default"

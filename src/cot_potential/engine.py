@@ -57,6 +57,8 @@ class EngineSettings:
     cpu_reserved: int = 0
     # The cores an engine job takes (its rule's `threads:`); read by the workflow, not here.
     threads: int = 4
+    # The conda env of the engine rules with --sdm conda; read by the Snakefile, not here.
+    conda_env: str = "cpu"
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> EngineSettings:
