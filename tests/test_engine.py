@@ -52,3 +52,28 @@ def test_unset_limits_are_left_to_vllm():
     kwargs = engine.llm_arguments("w", None, engine.EngineSettings(), 1)
     assert "max_model_len" not in kwargs and "max_num_seqs" not in kwargs
     assert kwargs["seed"] == 1 and kwargs["enable_prefix_caching"] is True
+
+
+def test_with_a_record_folder_each_engine_writes_what_it_was_asked(monkeypatch, tmp_path):
+    import numpy as np
+
+    from cot_potential.engine_record import RECORD_ENV, completions_digest, read_records
+
+    fake_vllm(monkeypatch)
+    settings = engine.EngineSettings(max_model_len=10)
+    engine.Engine("w", revision=None, settings=settings, seed=5).generate([engine.Request([1], 1, 2)], {})
+    assert not list(tmp_path.iterdir())  # no folder, no record
+    monkeypatch.setenv(RECORD_ENV, str(tmp_path))
+    eng = engine.Engine("w", revision=None, settings=settings, seed=5, threads=2)
+    ids = np.array([1, 2, 3])  # token ids as they come out of a parquet table
+    out = eng.generate([engine.Request(ids, np.int64(2), np.int64(100))], {"temperature": 0.7})
+    eng.generate([engine.Request([4], 1, 3)], {"temperature": 0.7})
+    (record,) = read_records(tmp_path)
+    assert record["settings"] == {**settings.__dict__} and (record["seed"], record["threads"]) == (5, 2)
+    assert record["cwd"] == os.getcwd()  # the weights may be a path relative to it
+    assert record["began"] <= record["ready"] <= record["calls"][0]["began"] <= record["calls"][0]["ended"]
+    first, second = record["calls"]
+    assert first["requests"] == [[[1, 2, 3], 2, 100]] and second["requests"] == [[[4], 1, 3]]
+    assert first["sampling"] == {"temperature": 0.7} and first["tokens"] == 2
+    assert first["digest"] == completions_digest([[(c.text, c.token_ids, c.finish_reason) for c in out[0]]])
+    assert first["digest"] != second["digest"]

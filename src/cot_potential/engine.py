@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .engine_record import EngineRecord
 from .gpus import Placement, place_cpus, place_engine
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,8 @@ class Engine:
 
     def __init__(self, weights: str, *, revision: str | None, settings: EngineSettings,
                  seed: int, threads: int | None = None):
+        self.record = EngineRecord.open(weights=weights, revision=revision, settings=settings, seed=seed,
+                                        threads=threads, began=time.time())
         self.placement = prepare_process(settings, threads)
         started = time.monotonic()
         from vllm import LLM
@@ -195,12 +198,15 @@ class Engine:
         self.max_model_len = context_window(self.llm)
         self.seed = seed
         log.info("engine for %s ready in %.1f s (seed %d)", weights, time.monotonic() - started, seed)
+        if self.record:
+            self.record.ready()
 
     def generate(self, requests: Sequence[Request], sampling: dict[str, Any],
                  progress: bool = True) -> list[list[Completion]]:
         """Completions for each request, in request order; ``sampling`` = temperature, top_p, ..."""
         if not requests:
             return []
+        began = time.time()
         prompts, params = vllm_inputs(requests, sampling, self.max_model_len)
         started = time.monotonic()
         outputs = self.llm.generate(prompts, params, use_tqdm=progress)
@@ -209,6 +215,8 @@ class Engine:
             for out in outputs
         ]
         check_completions(requests, completions)
+        if self.record:
+            self.record.add_call(requests, sampling, began, completions)
         n_tokens = sum(len(c.token_ids) for group in completions for c in group)
         elapsed = time.monotonic() - started
         log.info("generated %d tokens for %d requests in %.1f s (%.0f tok/s)",
