@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,11 +48,17 @@ def job_log(path: str | os.PathLike) -> Iterator[None]:
             level=logging.INFO, stream=sys.stderr, force=True,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        # The first and last lines: how long the job's own work took, apart from the start of its
+        # process and its imports (bench/default reads them to say where a run's time goes).
+        log = logging.getLogger("cot_potential")
+        log.info("job started (pid %d)", os.getpid())
+        started = time.monotonic()
         try:
             yield
+            log.info("job done in %.2f s", time.monotonic() - started)
         except BaseException as err:
-            logging.getLogger("cot_potential").exception("job failed")
-            logging.getLogger("cot_potential").error("%s", failure_summary(err))
+            log.exception("job failed")
+            log.error("%s", failure_summary(err))
             raise
         finally:
             sys.stdout.flush()
