@@ -23,14 +23,16 @@ setup: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
-# The five benchmarks (see bench/README.md); bench/sampling and bench/grading build their
-# realistic rollout set with the real pipeline on first use (~10 min on 2 cores).
+# The six benchmarks at full size (see bench/README.md); bench/sampling and bench/grading
+# build their realistic rollout set with the real pipeline on first use (~10 min on 2 cores).
+# `make test` runs each at smoke size (tests/test_bench.py).
 bench: $(STAMP)
 	$(BIN)/python bench/scale
 	$(BIN)/python bench/grading
 	$(BIN)/python bench/sampling
 	$(BIN)/python bench/rollout
 	$(BIN)/python bench/maze_training
+	$(BIN)/python bench/default
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -67,10 +67,50 @@ def snakemake_cmd(workdir: Path, configfile: Path, *args: str) -> list[str]:
             "--configfile", str(configfile), *args]
 
 
-def link_resources(workdir: Path) -> None:
-    """Reuse converted weights (``COT_TEST_RESOURCES``, as the tests do) instead of rebuilding them."""
+def place_weights(workdir: Path) -> None:
+    """Converted weights in place, as after a first run: each model folder of
+    ``COT_TEST_RESOURCES`` (the tests' cache) becomes a folder of links in ``workdir`` with a
+    fresh Snakemake timestamp. A link to the whole folder would not do: Snakemake sees weights
+    older than a fresh checkout's conversion script, converts again, and writes through the link
+    into the shared cache. Without ``COT_TEST_RESOURCES`` the workflow builds the weights."""
     source = os.environ.get("COT_TEST_RESOURCES")
-    link = workdir / "resources"
-    if source and not link.exists() and (Path(source) / "resources").is_dir():
-        workdir.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(Path(source) / "resources", target_is_directory=True)
+    models = Path(source) / "resources" / "models" if source else None
+    if models is None or not models.is_dir():
+        return
+    for folder in sorted(p for p in models.iterdir() if p.is_dir()):
+        target = workdir / "resources" / "models" / folder.name
+        if target.is_dir():
+            continue
+        target.mkdir(parents=True)
+        for file in folder.iterdir():
+            if file.name != ".snakemake_timestamp":
+                (target / file.name).symlink_to(file.resolve())
+        (target / ".snakemake_timestamp").touch()
+
+
+def default_config(smoke: bool = False) -> dict:
+    """config/config.yaml (the embedded default), or at smoke size: 2 problems x 3 cuts x N = 2,
+    no transfer pair, a tiny power curve and KV cache. Smoke runs check that a benchmark runs;
+    their numbers mean nothing."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    if smoke:
+        config["datasets"]["arith"]["n_problems"] = 2
+        config["prefixes"]["fractions"] = [0.0, 0.5, 1.0]
+        config["rollouts"]["n"] = 2
+        config["transfer"]["pairs"] = []
+        config["dynamics"]["power"] = {"sizes": [0.5], "ns": [4], "n_curves": 10}
+        config["report"]["max_curves"] = 2
+        config["engine"]["cpu_kvcache_gib"] = 1
+    return config
+
+
+def header(smoke: bool) -> str:
+    """The first lines of every benchmark: the machine, and what was run when (the README lists
+    each benchmark's last full run by commit and date)."""
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=7"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    size = "SMOKE size: checks that it runs; the numbers mean nothing" if smoke else "full size"
+    return f"machine: {machine()}\nrun: {when}, commit {commit}, {size}"

@@ -1,5 +1,6 @@
 """A realistic rollout set from the real pipeline: SmolLM2 (one-shot) on 10 arithmetic
-problems, cuts every 10% (11) and N = 32: about 3.5k completions of the real workflow.
+problems, cuts every 10% (11) and N = 32: about 3.5k completions of the real workflow (at
+smoke size 2 problems x 3 cuts x N = 4, which only checks that a benchmark runs).
 
 Built once with the workflow itself into ``.cache/bench/real-run-<problems>x<cuts>x<N>``
 (about 10 minutes on 2 CPU cores: the paper's grid x N = 64 on 16 problems, one paper-scale
@@ -16,37 +17,38 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from _common import CACHE, REPO, link_resources, snakemake_cmd
+from _common import CACHE, REPO, place_weights, snakemake_cmd
 
 MODEL, DATASET = "smollm2-oneshot", "arith"
 # Sized for ~10 minutes of 2 cores; the grading ratio grows with the set (fixed worker start-up).
-PROBLEMS, CUTS, N = 10, 11, 32
+SIZE = {"full": (10, 11, 32), "smoke": (2, 3, 4)}  # problems, cuts, N
 
 
-def real_config() -> dict:
+def real_config(problems: int, cuts: int, n: int) -> dict:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["datasets"][DATASET]["n_problems"] = PROBLEMS
-    config["prefixes"]["fractions"] = [round(i / (CUTS - 1), 2) for i in range(CUTS)]
+    config["datasets"][DATASET]["n_problems"] = problems
+    config["prefixes"]["fractions"] = [round(i / (cuts - 1), 2) for i in range(cuts)]
     # The grid only: answer cuts sit off the grid and would distort the fitted curve shapes.
     config["prefixes"]["answer_cuts"] = []
-    config["rollouts"].update(n=N, shards=1, sampling="fixed")
+    config["rollouts"].update(n=n, shards=1, sampling="fixed")
     config["transfer"]["pairs"] = []
     config["potentials"] = [{"model": MODEL, "datasets": [DATASET]}]
     return config
 
 
-def ensure_run(run: Path | None) -> Path:
+def ensure_run(run: Path | None, smoke: bool = False) -> Path:
     """A working directory with the real run's results (built if missing)."""
-    workdir = run or CACHE / f"real-run-{PROBLEMS}x{CUTS}x{N}"
+    problems, cuts, n = SIZE["smoke" if smoke else "full"]
+    workdir = run or CACHE / f"real-run-{problems}x{cuts}x{n}"
     target = workdir / "results" / "potentials" / MODEL / f"{DATASET}.parquet"
     if not target.is_file() and not (run is not None and (workdir / "results" / "rollouts" / MODEL / DATASET).is_dir()):
         if run is not None:
             raise SystemExit(f"{target} is missing: --run must be a finished workflow working directory")
-        print(f"building the realistic rollout set in {workdir} (the real pipeline, {PROBLEMS} problems x {CUTS} cuts "
-              f"x N = {N}; ~10 min on 2 cores)", flush=True)
+        print(f"building the rollout set in {workdir} (the real pipeline, {problems} problems x {cuts} cuts "
+              f"x N = {n}{'' if smoke else '; ~10 min on 2 cores'})", flush=True)
         workdir.mkdir(parents=True, exist_ok=True)
-        link_resources(workdir)
-        (workdir / "config.yaml").write_text(yaml.safe_dump(real_config(), sort_keys=False))
+        place_weights(workdir)
+        (workdir / "config.yaml").write_text(yaml.safe_dump(real_config(problems, cuts, n), sort_keys=False))
         subprocess.run(snakemake_cmd(workdir, workdir / "config.yaml", "--cores", "all", str(target.relative_to(workdir))),
                        cwd=workdir, check=True)
     return workdir
