@@ -52,7 +52,7 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: 
                           env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(workdir.glob("logs/**/*.log")))
-        pytest.fail(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}\n{logs}")
+        pytest.fail(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}\n{logs}")
     return proc
 
 

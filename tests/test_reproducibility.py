@@ -148,6 +148,8 @@ def test_a_new_grader_version_regrades_every_graded_table(tiny_run, tmp_path):
     each rule's own reason, the second dry run allows only the grading rules to rerun.)"""
     package = tmp_path / "src"
     shutil.copytree(REPO / "src" / "cot_potential", package / "cot_potential")
+    for beside in ("workflow", "report"):  # the package finds its schema and templates next to src/
+        (tmp_path / beside).symlink_to(REPO / beside)
     answers = package / "cot_potential" / "answers.py"
     answers.write_text(answers.read_text().replace('EXTRACTOR_VERSION = "1"', 'EXTRACTOR_VERSION = "1-test"'))
     env = {"PYTHONPATH": f"{package}{os.pathsep}{REPO / 'src'}"}
