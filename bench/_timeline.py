@@ -38,7 +38,8 @@ STAGES = (ENGINE_START, GENERATE, ENGINE_JOB, START_UP, EXIT, GRADING, PLOTTING,
 
 _BLOCK = re.compile(r"^(?:local)?(?:rule|checkpoint) (\S+):$")
 _FINISHED = re.compile(r"^Finished jobid: (\d+)")
-_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO cot_potential: (job started|job done)")
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) INFO cot_potential: "
+                       r"(job started|job done)(?: \(pid (\d+)\))?")
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Job:
     finished: float | None = None
     started: float | None = None  # "job started" in its log
     done: float | None = None  # "job done" in its log
+    pid: int | None = None  # its process, from its log
     engine: dict[str, Any] | None = None  # its engine record
 
 
@@ -75,24 +77,27 @@ def parse_snakemake(lines: Iterable[tuple[float, str]]) -> dict[int, Job]:
     return jobs
 
 
-def read_job_log(path: Path) -> tuple[float | None, float | None]:
-    """When the job's own work began and ended (its last ``job started`` / ``job done`` lines)."""
-    started = done = None
+def read_job_log(path: Path) -> tuple[float | None, float | None, int | None]:
+    """When the job's own work began and ended, and its process (its last ``job started``)."""
+    started = done = pid = None
     if path.is_file():
         for line in path.read_text(errors="replace").splitlines():
             if m := _LOG_TIME.match(line):
                 stamp = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000
-                started, done = (stamp, None) if m.group(3) == "job started" else (started, stamp)
-    return started, done
+                if m.group(3) == "job started":
+                    started, done, pid = stamp, None, int(m.group(4))
+                else:
+                    done = stamp
+    return started, done, pid
 
 
 def attach(jobs: dict[int, Job], workdir: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Add each job's log times, and each engine record to the job it ran in."""
+    """Add each job's log times, and each engine record to the job whose process wrote it."""
     for job in jobs.values():
         if "log" in job.fields:
-            job.started, job.done = read_job_log(workdir / job.fields["log"].split(",")[0].strip())
+            job.started, job.done, job.pid = read_job_log(workdir / job.fields["log"].split(",")[0].strip())
     for record in records:
-        owner = [j for j in jobs.values() if j.submitted <= record["began"] <= (j.finished or float("inf"))]
+        owner = [j for j in jobs.values() if j.pid == record["pid"]]
         if len(owner) != 1:
             raise ValueError(f"engine record of pid {record['pid']} matches {len(owner)} jobs")
         owner[0].engine = record

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -120,9 +120,10 @@ def test_a_job_log_tells_when_the_jobs_own_work_began_and_ended(tmp_path):
     log = tmp_path / "job.log"
     code = ("import time\nfrom cot_potential.logs import job_log\n"
             f"with job_log({str(log)!r}):\n    time.sleep(0.3)\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
-    started, done = tl.read_job_log(log)
-    assert started is not None and 0.25 < done - started < 5
+    proc = subprocess.run([sys.executable, "-c", code + "print(__import__('os').getpid())"], check=True,
+                          capture_output=True, text=True)
+    started, done, pid = tl.read_job_log(log)
+    assert started is not None and 0.25 < done - started < 5 and pid == int(proc.stdout)
 
 
 def job(jobid, rule, submitted, started, finished, engine=None, done=None):
@@ -147,10 +148,14 @@ def test_every_second_of_a_run_goes_to_exactly_one_stage():
     assert seconds[tl.SNAKEMAKE] == pytest.approx(10 + 1 + 2 + 4)  # before, between and after the jobs
 
 
-def test_each_engine_record_belongs_to_the_job_it_ran_in(tmp_path):
-    jobs = {1: job(1, "generate_traces", 10.0, None, 42.0), 2: job(2, "rollout", 43.0, None, 90.0)}
+def test_each_engine_record_belongs_to_the_job_whose_process_wrote_it(tmp_path):
+    for name, pid in (("a", 8), ("b", 7)):
+        (tmp_path / f"{name}.log").write_text(f"2026-12-04 15:34:14,250 INFO cot_potential: job started (pid {pid})\n")
+    jobs = {1: tl.Job(1, "generate_traces", 10.0, {"log": "a.log"}, finished=42.0),
+            2: tl.Job(2, "rollout", 43.0, {"log": "b.log"}, finished=90.0)}
     records = [{"pid": 7, "began": 50.0}, {"pid": 8, "began": 12.0}]
     tl.attach(jobs, tmp_path, records)
     assert jobs[1].engine["pid"] == 8 and jobs[2].engine["pid"] == 7
+    assert jobs[1].started == datetime(2026, 12, 4, 15, 34, 14, 250000).timestamp()
     with pytest.raises(ValueError, match="matches 0 jobs"):
         tl.attach(jobs, tmp_path, [{"pid": 9, "began": 42.5}])
