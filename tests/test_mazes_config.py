@@ -45,6 +45,8 @@ WRONG = [
     (("mazes", "runs"), {}, "is not the checkpoint of a run in mazes.runs"),
     (("mazes", "evaluate", "models"), ["maze-corect"], "unknown model 'maze-corect'"),
     (("mazes", "evaluate", "datasets"), ["arith"], "not a dataset with loader: maze"),
+    (("mazes", "grpo"), {"runs": ["corect"]}, "mazes.grpo.runs: 'corect' is not a run of mazes.runs"),
+    (("mazes", "grpo"), {"aggregate": "mean"}, "is not one of"),
     (("mazes", "runs", "correct", "data"), "shuffled", "is not one of"),
     (("mazes", "training", "lr"), 0, "exclusiveMinimum"),
     (("experiments",), ["maze"], "is not one of"),
@@ -68,3 +70,25 @@ def test_a_non_maze_model_cannot_be_evaluated():
 def test_the_maze_experiment_needs_runs():
     with pytest.raises(ConfigError, match="no run is configured"):
         validate({**load_config(), "experiments": ["mazes"]})
+
+
+def test_grpo_models_are_maze_models_of_their_run_paired_with_their_start():
+    config = validate(load_config("tests/config/mazes-tiny.yaml"))
+    assert maze_config.run_of_model(config, "maze-correct-grpo") == "correct"
+    assert maze_config.post_training_of_model(config, "maze-correct-grpo") == "grpo"
+    assert maze_config.post_training_of_model(config, "maze-correct") == "none"
+    assert maze_config.checkpoint_of_weights(config, "results/mazes/grpo/models/correct/") == \
+        "results/mazes/grpo/models/correct"
+    assert maze_config.grpo_pairs(config) == [("maze-correct", "maze-correct-grpo")]
+
+
+def test_an_evaluated_grpo_model_needs_its_start_evaluated_with_the_same_sampling():
+    config = copy.deepcopy(load_config("tests/config/mazes-tiny.yaml"))
+    config["models"]["maze-correct-grpo"]["sampling"] = {"temperature": 0.0, "max_tokens": 256}
+    with pytest.raises(ConfigError, match="no evaluated model has its starting weights"):
+        validate(config)
+
+
+def test_grpo_is_off_unless_runs_are_listed():
+    config = validate(load_config("config/mazes.yaml"))
+    assert maze_config.grpo_runs(config) == [] and config["mazes"]["grpo"]["steps"] >= 1

@@ -60,9 +60,24 @@ def test_potentials_of_maze_models_come_from_the_pipelines_stages_and_the_plan_g
     assert set(table["model"]) == set(MODELS) and table["monotone_rate"].between(0, 1).all()
 
 
+def test_grpo_post_trains_a_run_into_a_model_the_pipeline_evaluates_before_and_after(maze_run):
+    folder = maze_run / "results/mazes/grpo/models/correct"
+    assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
+    curve = pd.read_csv(maze_run / "results/mazes/grpo/curves/correct.csv")
+    assert curve["step"].tolist() == [0, 1, 2] and curve["reward"].iloc[1:].between(0, 1).all()
+    assert curve["kl"].iloc[1:].notna().all() and (curve["kl"].iloc[1:] >= 0).all()
+    assert (maze_run / "benchmarks/maze_grpo/correct.tsv").is_file()
+    table = pd.read_csv(maze_run / "results/tables/maze_grpo.csv")
+    assert set(table["generator"]) == {"wilson", "searchformer", "all"}
+    row = table[table["generator"] == "all"].iloc[0]
+    assert (row["before"], row["after"], row["n"]) == ("maze-correct", "maze-correct-grpo", 6)
+    assert 0 <= row["plan_mcnemar_p"] <= 1 and row["plan_gained"] + row["plan_lost"] <= 6
+
+
 def test_evaluation_table_per_model_and_distribution(maze_run):
     table = pd.read_csv(maze_run / "results/tables/mazes.csv")
-    assert set(table["model"]) == {*MODELS, "reference-astar", "greedy-walk"}
+    assert set(table["model"]) == {*MODELS, "maze-correct-grpo", "reference-astar", "greedy-walk"}
+    assert set(table.loc[table["model"] == "maze-correct-grpo", "post_training"]) == {"grpo"}
     assert set(table["generator"]) == {"wilson", "searchformer", "all"}
     ref = table[(table["model"] == "reference-astar") & (table["generator"] == "all")].iloc[0]
     assert ref["plan_accuracy"] == 1.0 and ref["trace_validity"] == 1.0 and ref["n"] == 6
@@ -79,6 +94,6 @@ def test_report_has_the_maze_section_with_drawn_examples(maze_run):
     assert 'id="mazes"' in html and "Plan accuracy and trace validity" in html
     assert "Potentials of reasonless traces" in html
     figures = sorted((maze_run / "results/report/figures/_mazes").glob("example-*.png"))
-    assert len(figures) == 2 * 3  # 2 examples x (reference A* + 2 models)
+    assert len(figures) == 2 * 4  # 2 examples x (reference A* + 3 models)
     for figure in figures:
         assert figure.stat().st_size > 1000 and f"figures/_mazes/{figure.name}" in html

@@ -64,3 +64,30 @@ def test_the_greedy_walk_baseline_solves_open_grids_and_stops_at_dead_ends():
     items = baseline_items(maze_problems(SPEC, "t"), "t")
     assert set(items["model"]) == {BASELINE} and items["trace_valid"].isna().all()
     assert 0 < items["plan_correct"].mean() < 1
+
+
+def test_before_and_after_grpo_are_paired_on_the_same_mazes():
+    from cot_potential.mazes.evaluation import grpo_comparison
+
+    problems = maze_problems(SPEC, "t")
+    full = [r + " " + a for r, a in zip(problems["reference_trace"], problems["answer"])]
+    # before: every other maze right with its trace; after: every maze right, half without a trace
+    before = [t if i % 2 else "reasoning solution plan 0 0" for i, t in enumerate(full)]
+    after = [t if i % 2 else a for i, (t, a) in enumerate(zip(full, problems["answer"]))]
+    items = []
+    for model, texts, post in (("m", before, "none"), ("m-grpo", after, "grpo")):
+        traces = pd.DataFrame({"problem_id": problems["problem_id"], "trace_id": 0, "text": texts,
+                               "finish_reason": "stop", "n_tokens": 10})
+        items.append(judge_traces(traces, problems, {"model": model, "run": "r", "data": "correct",
+                                                     "post_training": post, "dataset": "t"}))
+    table = grpo_comparison(pd.concat(items), [("m", "m-grpo")]).set_index("generator")
+    row = table.loc["all"]
+    assert row["n"] == 16 and row["plan_rate_before"] == 0.5 and row["plan_rate_after"] == 1.0
+    assert (row["plan_gained"], row["plan_lost"]) == (8, 0) and abs(row["plan_mcnemar_p"] - 2 * 0.5**8) < 1e-12
+    # the valid traces are the same mazes' before and after: no change, p = 1
+    assert row["valid_trace_rate_before"] == row["valid_trace_rate_after"] == 0.5
+    assert row["valid_trace_mcnemar_p"] == 1.0
+    assert row["empty_trace_rate_before"] == row["empty_trace_rate_after"] == 0.5
+    assert row["plan_ci_low_before"] < 0.5 < row["plan_ci_high_before"] and row["plan_ci_high_after"] == 1.0
+    assert row["mean_trace_words_after"] < row["mean_trace_words_before"]
+    assert set(table.index) == {"wilson", "searchformer", "all"} and (table["after"] == "m-grpo").all()

@@ -25,3 +25,17 @@ def test_exact_coverage_is_at_least_nominal_at_every_p():
     for p in [1 / n, 1 - 1 / n, *np.linspace(0.001, 0.999, 199)]:
         covered = (low <= p) & (p <= high)
         assert stats.binom.pmf(k, n, p)[covered].sum() >= 0.95 - 1e-12, p
+
+
+def test_exact_mcnemar_counts_only_the_discordant_pairs():
+    from cot_potential.stats import mcnemar_exact
+
+    # 0 lost, 5 gained: two-sided exact p = 2 * 0.5**5
+    before = [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    after = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert abs(mcnemar_exact(before, after) - 0.0625) < 1e-12
+    assert mcnemar_exact(after, before) == mcnemar_exact(before, after)
+    # concordant pairs change nothing; no discordant pair: no evidence at all
+    assert mcnemar_exact(before + [1] * 50, after + [1] * 50) == mcnemar_exact(before, after)
+    assert mcnemar_exact([1, 0], [1, 0]) == 1.0
+    assert abs(mcnemar_exact([1] * 3 + [0] * 3, [0] * 3 + [1] * 3) - 1.0) < 1e-12

@@ -48,3 +48,20 @@ def bootstrap_ratio(numerator, denominator=None, *, level: float = 0.95, n_boot:
     alpha = 1.0 - level
     low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
     return float(estimate), float(low), float(high)
+
+
+def mcnemar_exact(before, after) -> float:
+    """Two-sided exact McNemar p-value for paired binary outcomes (the same items twice).
+
+    Only discordant pairs count: b items went from 1 to 0, c from 0 to 1; under the null each
+    discordant pair goes either way with probability 1/2, so the p-value is a two-sided
+    binomial test of b in b + c (1.0 when there is no discordant pair).
+    """
+    before = np.asarray(before, dtype=bool)
+    after = np.asarray(after, dtype=bool)
+    if before.shape != after.shape:
+        raise ValueError("McNemar's test needs one before and one after per item")
+    lost, gained = int((before & ~after).sum()), int((~before & after).sum())
+    if lost + gained == 0:
+        return 1.0
+    return float(stats.binomtest(lost, lost + gained, 0.5).pvalue)

@@ -170,8 +170,8 @@ def weights_inputs(wildcards):
     """The converted weights folder, if the workflow builds this model's weights (from a GGUF,
     or by training a maze run)."""
     weights = config["models"][model_name(wildcards)]["weights"]
-    if maze_config.run_of_weights(config, weights):
-        return [maze_config.checkpoint(maze_config.run_of_weights(config, weights))]
+    if maze_config.checkpoint_of_weights(config, weights):
+        return [maze_config.checkpoint_of_weights(config, weights)]
     return [str(weights_dir(weights))] if weights in config["weights"] else []
 
 
@@ -347,6 +347,11 @@ MAZE_RUN = _alternatives(MAZE_RUNS)
 MAZE_MAX_SIZE = maze_config.max_size(config)
 # The optimisation settings of a training job; its thread count is the job's `threads:`.
 MAZE_SCHEDULE = {k: v for k, v in MAZES["training"].items() if k != "threads"}
+MAZE_GRPO_RUNS = maze_config.grpo_runs(config)
+MAZE_GRPO_RUN = _alternatives(MAZE_GRPO_RUNS)
+# The GRPO settings of a post-training job (the runs it applies to are its wildcard).
+MAZE_GRPO = {k: v for k, v in MAZES["grpo"].items() if k != "runs"}
+MAZE_GRPO_PAIRS = maze_config.grpo_pairs(config) if maze_config.enabled(config) else []
 
 
 def maze_targets():
@@ -354,6 +359,9 @@ def maze_targets():
     if not maze_config.enabled(config):
         return []
     targets = [f"results/mazes/training/{run}.csv" for run in MAZE_RUNS]
+    targets += [f"results/mazes/grpo/curves/{run}.csv" for run in MAZE_GRPO_RUNS]
+    if MAZE_GRPO_PAIRS:
+        targets.append("results/tables/maze_grpo.csv")
     if MAZES["evaluate"]["models"]:
         targets.append("results/tables/mazes.csv")
     if maze_config.potential_runs(config):
@@ -374,6 +382,10 @@ def maze_run_seed(wildcards):
     return sub_seed(config["seed"], "maze-train", MAZE_RUNS[wildcards.run].get("seed", 0), wildcards.run)
 
 
+def maze_grpo_seed(wildcards):
+    return sub_seed(config["seed"], "maze-grpo", wildcards.run)
+
+
 def maze_run_priority(wildcards):
     """Trace runs first: they are the long ones (3x the tokens), so on a 2-core machine the
     two of them train side by side and the short solution run comes after, instead of
@@ -386,14 +398,16 @@ def maze_evaluation_runs():
     """For each evaluated model and dataset: the labels of the evaluation table."""
     return [
         {"model": m, "run": maze_config.run_of_model(config, m),
-         "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"], "dataset": d}
+         "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"],
+         "post_training": maze_config.post_training_of_model(config, m), "dataset": d}
         for m in MAZES["evaluate"]["models"] for d in MAZES["evaluate"]["datasets"]
     ]
 
 
 def maze_potential_labels():
     return [
-        {"model": m, "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"], "dataset": d}
+        {"model": m, "data": MAZE_RUNS[maze_config.run_of_model(config, m)]["data"],
+         "post_training": maze_config.post_training_of_model(config, m), "dataset": d}
         for m, d in maze_config.potential_runs(config)
     ]
 

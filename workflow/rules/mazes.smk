@@ -68,6 +68,36 @@ rule maze_train:
         "../scripts/maze_train.py"
 
 
+rule maze_grpo:
+    input:
+        model="results/mazes/models/{run}",
+        mazes="results/mazes/data/mazes.parquet",
+        validation="results/mazes/data/validation.parquet",
+    output:
+        model=directory("results/mazes/grpo/models/{run}"),
+        curve="results/mazes/grpo/curves/{run}.csv",
+    wildcard_constraints:
+        run=MAZE_GRPO_RUN,
+    params:
+        settings=MAZE_GRPO,
+        seed=maze_grpo_seed,
+    log:
+        "logs/maze_grpo/{run}.log",
+    benchmark:
+        "benchmarks/maze_grpo/{run}.tsv"
+    # As a training job (mazes.training.threads): sampling and the updates of a tiny model use
+    # one core well, so GRPO runs go side by side.
+    threads: MAZES["training"]["threads"]
+    # Before the engine jobs (priority 0): the post-trained model's own evaluation waits for it.
+    priority: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_grpo.py"
+
+
 rule maze_evaluation:
     input:
         traces=[f"results/traces/{slug(r['model'])}/{r['dataset']}.parquet" for r in maze_evaluation_runs()],
@@ -87,6 +117,25 @@ rule maze_evaluation:
         "../../envs/mazes.yaml"
     script:
         "../scripts/maze_evaluation.py"
+
+
+rule maze_grpo_table:
+    input:
+        "results/mazes/evaluation.parquet",
+    output:
+        report(
+            "results/tables/maze_grpo.csv",
+            caption="../../report/mazes.rst",
+            category="Mazes",
+        ),
+    params:
+        pairs=[list(pair) for pair in MAZE_GRPO_PAIRS],
+    log:
+        "logs/maze_grpo_table/maze_grpo_table.log",
+    conda:
+        "../../envs/mazes.yaml"
+    script:
+        "../scripts/maze_grpo_table.py"
 
 
 rule maze_potential_curves:

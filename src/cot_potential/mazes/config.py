@@ -3,7 +3,9 @@ use them, and the checks a schema cannot express.
 
 A trained run ``<run>`` (``mazes.runs``) is saved at ``results/mazes/models/<run>``; a model
 whose ``weights`` is that folder *is* a maze model, with everything else (prompt, sampling,
-engine) an ordinary ``models:`` entry.
+engine) an ordinary ``models:`` entry. A run post-trained with GRPO (``mazes.grpo.runs``) is
+saved at ``results/mazes/grpo/models/<run>``, and a model with those weights is a maze model
+of the same run, ``post_training: grpo``.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import os
 from typing import Any
 
 CHECKPOINTS = "results/mazes/models"
+GRPO_CHECKPOINTS = "results/mazes/grpo/models"
 # Head sizes the vLLM CPU attention backend implements (vllm 0.32, cpu_attn.py).
 VLLM_CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 
 
 def checkpoint(run: str) -> str:
     return f"{CHECKPOINTS}/{run}"
+
+
+def grpo_checkpoint(run: str) -> str:
+    return f"{GRPO_CHECKPOINTS}/{run}"
 
 
 def enabled(config: dict[str, Any]) -> bool:
@@ -28,14 +35,55 @@ def runs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return config.get("mazes", {}).get("runs", {})
 
 
+def grpo_runs(config: dict[str, Any]) -> list[str]:
+    return list(config.get("mazes", {}).get("grpo", {}).get("runs", []))
+
+
+def checkpoints(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Every checkpoint the experiment writes: path -> (run, post-training: none | grpo)."""
+    out = {checkpoint(r): (r, "none") for r in runs(config)}
+    out.update({grpo_checkpoint(r): (r, "grpo") for r in grpo_runs(config)})
+    return out
+
+
 def run_of_weights(config: dict[str, Any], weights: str) -> str | None:
-    """The run whose checkpoint these weights are, if any."""
-    by_path = {checkpoint(r): r for r in runs(config)}
-    return by_path.get(os.path.normpath(weights))
+    """The run whose checkpoint (trained, or post-trained with GRPO) these weights are, if any."""
+    return checkpoints(config).get(os.path.normpath(weights), (None, None))[0]
+
+
+def checkpoint_of_weights(config: dict[str, Any], weights: str) -> str | None:
+    """The experiment's checkpoint folder these weights are (the job that writes it), if any."""
+    path = os.path.normpath(weights)
+    return path if path in checkpoints(config) else None
 
 
 def run_of_model(config: dict[str, Any], model: str) -> str | None:
     return run_of_weights(config, config["models"][model]["weights"])
+
+
+def post_training_of_model(config: dict[str, Any], model: str) -> str:
+    """``grpo`` for a model whose weights are a GRPO checkpoint, else ``none``."""
+    return checkpoints(config).get(os.path.normpath(config["models"][model]["weights"]), (None, "none"))[1]
+
+
+def grpo_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(before, after)`` of every evaluated GRPO model: the evaluated model of the same run
+    before GRPO with the same prompt and sampling (the paired comparison's two sides)."""
+    models, evaluated = config["models"], config.get("mazes", {}).get("evaluate", {}).get("models", [])
+    pairs = []
+    for after in evaluated:
+        if post_training_of_model(config, after) != "grpo":
+            continue
+        start = checkpoint(run_of_model(config, after))
+        same = [m for m in evaluated if os.path.normpath(models[m]["weights"]) == start
+                and models[m]["prompt"] == models[after]["prompt"]
+                and models[m].get("sampling") == models[after].get("sampling")]
+        if not same:
+            raise ValueError(f"mazes.evaluate.models: {after!r} is post-trained with GRPO, but no evaluated "
+                             f"model has its starting weights {start} with the same prompt and sampling "
+                             "(the before/after comparison needs both)")
+        pairs.append((same[0], after))
+    return pairs
 
 
 def maze_datasets(config: dict[str, Any]) -> list[str]:
@@ -63,11 +111,14 @@ def check(config: dict[str, Any]) -> None:
     for name in maze_datasets(config):
         if datasets[name].get("grader", "math") != "maze_plan":
             raise ValueError(f"datasets.{name}: loader 'maze' needs grader: maze_plan")
+    for run in grpo_runs(config):
+        if run not in runs(config):
+            raise ValueError(f"mazes.grpo.runs: {run!r} is not a run of mazes.runs ({sorted(runs(config))})")
     for name, entry in models.items():
         weights = entry["weights"]
-        if weights.startswith(CHECKPOINTS) and run_of_weights(config, weights) is None:
+        if weights.startswith((CHECKPOINTS, GRPO_CHECKPOINTS)) and run_of_weights(config, weights) is None:
             raise ValueError(f"models.{name}.weights: {weights!r} is not the checkpoint of a run in "
-                             f"mazes.runs (known: {sorted(checkpoint(r) for r in runs(config))})")
+                             f"mazes.runs or mazes.grpo.runs (known: {sorted(checkpoints(config))})")
         if run_of_weights(config, weights) is not None:
             prompt = config["prompts"][entry["prompt"]]
             if prompt.get("template", "chat") != "raw":
@@ -97,3 +148,4 @@ def check(config: dict[str, Any]) -> None:
         if name not in maze_datasets(config):
             raise ValueError(f"mazes.evaluate.datasets: {name!r} is not a dataset with loader: maze "
                              f"(known: {maze_datasets(config)})")
+    grpo_pairs(config)

@@ -41,13 +41,18 @@ def _rate(flags: pd.Series) -> tuple[float, float, float]:
 
 
 def compare(shapes: pd.DataFrame) -> pd.DataFrame:
-    """Per model x dataset: monotone and spike rates, tested against the correct-trace model."""
+    """Per model x dataset: monotone and spike rates, tested against the correct-trace model
+    (the one not post-trained, when a GRPO model of the same run is compared too)."""
+    if "post_training" not in shapes:
+        shapes = shapes.assign(post_training="none")
     rows = []
-    for (model, data, dataset), group in shapes.groupby(["model", "data", "dataset"], sort=True):
+    for (model, data, post_training, dataset), group in shapes.groupby(["model", "data", "post_training", "dataset"],
+                                                                       sort=True):
         mono, mono_low, mono_high = _rate(group["monotone"])
         spike, spike_low, spike_high = _rate(group["n_spikes"] > 0)
         rows.append({
-            "model": model, "data": data, "dataset": dataset, "n_curves": len(group),
+            "model": model, "data": data, "post_training": post_training, "dataset": dataset,
+            "n_curves": len(group),
             "monotone_rate": mono, "monotone_ci_low": mono_low, "monotone_ci_high": mono_high,
             "spike_rate": spike, "spike_ci_low": spike_low, "spike_ci_high": spike_high,
             "spikes_per_curve": float(group["n_spikes"].mean()),
@@ -61,7 +66,7 @@ def compare(shapes: pd.DataFrame) -> pd.DataFrame:
     table["p_monotone_vs_correct"] = np.nan
     table["p_spike_vs_correct"] = np.nan
     for dataset, group in shapes.groupby("dataset"):
-        reference = group[group["data"] == "correct"]
+        reference = group[(group["data"] == "correct") & (group["post_training"] == "none")]
         if reference.empty:
             continue
         ref_model = sorted(reference["model"].unique())[0]
