@@ -215,7 +215,7 @@ def test_adaptive_sampling_runs_the_real_pipeline_and_reuses_the_fixed_samples(t
 
 
 def test_answer_cuts_end_just_before_the_traces_first_statement_of_its_answer(tiny_run):
-    from cot_potential.prefixes import first_statement
+    from cot_potential.answer_locator import locate_answer
 
     prefixes = table(tiny_run, "prefixes")
     traces = table(tiny_run, "traces").set_index(["problem_id", "trace_id"])
@@ -227,10 +227,10 @@ def test_answer_cuts_end_just_before_the_traces_first_statement_of_its_answer(ti
         if not trace["correct"]:
             assert answer.empty
             continue
-        where = first_statement(trace["text"], str(trace["answer"]))
+        where = locate_answer(trace["text"], str(trace["answer"]))
         assert not answer.empty and where is not None
         before = answer[answer["answer_offset"] == 0].iloc[0]["prefix_text"]
-        assert first_statement(before, str(trace["answer"])) is None  # the answer is not yet written
+        assert locate_answer(before, str(trace["answer"])) is None  # the answer is not yet stated
         assert 0 <= where - len(before) <= 2  # ...and comes next
     pot = table(tiny_run, "potentials")
     assert {"grid_cut", "answer_cut", "answer_offset", "answer_token"} <= set(pot.columns)

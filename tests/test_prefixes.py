@@ -69,15 +69,18 @@ def test_prefix_ids_are_prompt_ids_plus_trace_ids_with_a_real_tokenizer(smollm2_
     assert prefixes["prefix_text"].iloc[-1] == text
 
 
-def test_first_statement_finds_the_answer_as_a_whole_number():
-    from cot_potential.prefixes import first_statement
-
-    text = "18 apples and 0.8 kg; 8.5 m; so 3 + 5 = 8. The answer is \\boxed{8}."
-    assert first_statement(text, "8") == text.index("= 8") + 2
-    assert first_statement(text, "8", start=text.index("= 8") + 3) == text.index("{8}") + 1
-    assert first_statement(text, "\\frac{1}{2}") is None
-    assert first_statement("x = \\frac{1}{2}", "\\frac{1}{2}") == 4
-    assert first_statement("no answer here", "") is None
+def test_an_answer_cut_skips_exponents_factors_and_step_labels(smollm2_tokenizer):
+    """The answer 2 is written as ``Step 2``, ``x^2`` and ``(x-2)`` long before the trace
+    states it: the answer cut lands before ``x = 2``, not at the first "2"."""
+    tok = smollm2_tokenizer
+    text = "Step 2: x^2 - 4 = 0 factors as (x-2)(x+2) = 0, and x > 0, so x = 2. The answer is \\boxed{2}."
+    ids = tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+    trace = {"problem_id": "p", "trace_id": 0, "prompt_token_ids": [1], "token_ids": ids,
+             "content_end": len(ids) - 1, "think_start": -1, "think_end": -1, "correct": True, "answer": "2"}
+    prefixes = make_prefixes(pd.DataFrame([trace]), tok, {"thinking": False, "max_tokens": 200},
+                             CutSettings(fractions=(0, 1.0), answer_cuts=(0,)))
+    just_before = prefixes.loc[prefixes["answer_cut"], "prefix_text"].iloc[0]
+    assert just_before.rstrip().endswith("so x =")
 
 
 def test_answer_cuts_end_just_before_the_answer_and_a_few_tokens_earlier(smollm2_tokenizer):
@@ -104,6 +107,21 @@ def test_answer_cuts_end_just_before_the_answer_and_a_few_tokens_earlier(smollm2
     answered = make_prefixes(pd.DataFrame([{**trace, "correct": False}]), tok, card,
                              CutSettings(fractions=(0, 1.0), answer_cuts=(0,), answer_cuts_for="answered"))
     assert answered["answer_cut"].sum() == 1
+
+
+def test_an_answer_cut_in_a_thinking_span_finds_an_answer_stated_and_then_checked(smollm2_tokenizer):
+    """The span ends before the answer section; the box there confirms the thinking's x = 7."""
+    tok = smollm2_tokenizer
+    thinking = tok.encode("We solve 3x = 21, so x = 7. Check: 3 * 7 = 21, right.", add_special_tokens=False)
+    answer = tok.encode(" The answer is \\boxed{7}.", add_special_tokens=False)
+    ids = thinking + answer + [tok.eos_token_id]
+    trace = {"problem_id": "p", "trace_id": 0, "prompt_token_ids": [1], "token_ids": ids,
+             "content_end": len(ids) - 1, "think_start": 0, "think_end": len(thinking), "correct": True,
+             "answer": "7"}
+    prefixes = make_prefixes(pd.DataFrame([trace]), tok, {"thinking": True, "max_tokens": 200},
+                             CutSettings(fractions=(0, 1.0), answer_cuts=(0,)))
+    assert prefixes["cut_token"].max() <= len(thinking)
+    assert prefixes.loc[prefixes["answer_cut"], "prefix_text"].iloc[0].rstrip().endswith("so x =")
 
 
 def test_an_answer_cut_on_a_grid_cut_marks_it_instead_of_adding_one():

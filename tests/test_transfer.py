@@ -120,7 +120,10 @@ def test_states_gold():
     assert not states_gold("so 3 + 4 = 17 apples", "7")
     assert not states_gold("x = 7.5", "7")
     assert states_gold("a total of 1,234 apples", "1234")
-    assert not states_gold("\\frac{1}{2}", "\\frac{1}{2}")  # not a number: only boxed answers count
+    assert not states_gold("\\frac{1}{2}", "\\frac{1}{2}")  # written, but not stated as a result
+    assert states_gold("so x = \\frac{1}{2}.", "\\frac{1}{2}")
+    # Issue 20 item 5: the "7" of a step label, an exponent or a factor is no leak.
+    assert not states_gold("Step 7: expand x^7 - (x-7) and", "7")
 
 
 def _sources(ids, correct=True):

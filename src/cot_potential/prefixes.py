@@ -5,19 +5,21 @@ fractions are taken over the thinking span by default. A prefix continues the sa
 assistant turn: its prompt is the chat-template prompt ids + the trace's first ``t`` ids.
 
 Besides the configured grid, *answer cuts* (``answer_cuts``: token offsets) end just before
-the token where the trace first states its final answer, and a few tokens before that, so the
-potential right before the answer (the lucky-guess test of the dynamics stage) is measured,
-not interpolated. ``grid_cut``/``answer_cut``/``answer_offset`` say which cut is which;
+the token where the trace first states its final answer as a result (``answer_locator``: a
+box, "the answer is", ``= 8`` closing a clause; never the ``2`` of ``x^2`` or ``Step 2``),
+and a few tokens before that, so the potential right before the answer (the lucky-guess test
+of the dynamics stage) is measured, not interpolated. ``grid_cut``/``answer_cut``/``answer_offset`` say which cut is which;
 ``cut_index`` numbers all cuts of a trace in token order.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
+
+from .answer_locator import LOCATOR_VERSION, locate_answer
 
 DEFAULT_FRACTIONS = tuple(i / 20 for i in range(21))
 
@@ -105,16 +107,6 @@ def cut_points(start: int, stop: int, settings: CutSettings, pieces: list[str] |
     return [cuts[t] for t in sorted(cuts)]
 
 
-def first_statement(text: str, answer: str, start: int = 0) -> int | None:
-    """Character position where ``answer`` is first written in ``text`` (from ``start``), as a
-    whole number/expression: ``8`` is not found inside ``18``, ``0.8`` or ``8.5``."""
-    if not answer:
-        return None
-    pattern = r"(?<![0-9A-Za-z.\\])" + re.escape(answer) + r"(?![0-9A-Za-z])(?!\.\d)"
-    match = re.compile(pattern).search(text, start)
-    return match.start() if match else None
-
-
 def token_before_char(tokenizer: Any, ids: list[int], start: int, stop: int, char: int) -> int:
     """The largest ``t`` in ``[start, stop]`` whose decoded prefix ``ids[:t]`` ends at or before
     character ``char``: the cut that keeps everything before that character and none of it."""
@@ -129,16 +121,21 @@ def token_before_char(tokenizer: Any, ids: list[int], start: int, stop: int, cha
 
 
 def answer_token(trace: dict[str, Any], tokenizer: Any, start: int, stop: int) -> int:
-    """Index of the token where the trace first states its own final answer within the cut
-    span, or -1 (no answer, or never written in the span)."""
+    """Index of the token where the trace first states its own final answer as a result
+    within the cut span (``answer_locator.locate_answer``), or -1 (no answer, or never
+    stated in the span).
+
+    The locator reads the whole content, not only the span: a thinking span ends before the
+    answer section, and its boxed answer is what tells the locator that a value stated and
+    then checked in the thinking (``x = 7. Check: 3*7 = 21``) was the final answer."""
     answer = trace.get("answer")
     if answer is None or (isinstance(answer, float) and answer != answer):
         return -1
     ids = list(trace["token_ids"])
-    text = tokenizer.decode(ids[:stop], skip_special_tokens=True)
+    text = tokenizer.decode(ids[: max(stop, int(trace.get("content_end", stop)))], skip_special_tokens=True)
     offset = len(tokenizer.decode(ids[:start], skip_special_tokens=True))
-    char = first_statement(text, str(answer).strip(), offset)
-    if char is None:
+    char = locate_answer(text, str(answer), offset)
+    if char is None or char >= len(tokenizer.decode(ids[:stop], skip_special_tokens=True)):
         return -1
     return token_before_char(tokenizer, ids, start, stop, char)
 
@@ -217,4 +214,5 @@ def cut_job(card_path: str, traces_path: str, out: str, *, settings: dict[str, A
     prefixes = make_prefixes(traces, load_tokenizer(card), card, CutSettings.from_config(settings))
     write_table(prefixes, out, provenance(config, model=card["name"], model_identity=card["identity"],
                                           prompt_version=card["prompt"].get("version"),
-                                          cuts=settings, n_prefixes=len(prefixes), inputs=[traces_path]))
+                                          locator_version=LOCATOR_VERSION, cuts=settings,
+                                          n_prefixes=len(prefixes), inputs=[traces_path]))

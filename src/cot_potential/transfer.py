@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .answer_locator import LOCATOR_VERSION, states_answer
 from .answers import last_boxed
 from .prompting import build_messages, encode_text, render_prompt_text
 
@@ -162,18 +163,11 @@ def place(tokenizer: Any, card: dict[str, Any], problem: str, text: str,
     return prompt, text
 
 
-def _number(answer: str) -> str | None:
-    plain = answer.strip().replace(",", "")
-    return plain if re.fullmatch(r"-?\d+(?:\.\d+)?", plain) else None
-
-
 def states_gold(text: str, gold: str) -> bool:
-    """The gold answer already appears in the prefix as a number of its own."""
-    number = _number(gold)
-    if number is None:
-        return False
-    plain = text.replace(",", "")
-    return re.search(rf"(?<![\w.]){re.escape(number)}(?![\w]|\.\d)", plain) is not None
+    """The prefix already states the gold answer as a result (the answer locator of the
+    prefix stage's answer cuts: ``= 7 apples``, "the answer is 7"; not the ``7`` of ``x^7``
+    or ``Step 7``)."""
+    return states_answer(text, gold)
 
 
 def source_texts_from_traces(traces: pd.DataFrame, tokenizer: Any | None) -> list[SourceText]:
@@ -285,7 +279,7 @@ def _placed_trace_correct(prefixes: pd.DataFrame, by_problem: dict[str, list[Sou
 
 def flag_answer_leaks(prefixes: pd.DataFrame, problems: pd.DataFrame, verify) -> pd.Series:
     """True where the prefix already gives the gold answer: as its last ``\\boxed{}`` (checked
-    with ``verify``, a ``GraderPool.verify``) or as a number standing on its own."""
+    with ``verify``, a ``GraderPool.verify``) or stated as a result (``states_gold``)."""
     gold = problems.set_index("problem_id")["answer"]
     boxed = [last_boxed(t) for t in prefixes["prefix_text"]]
     pairs = [(gold[p], b) for p, b in zip(prefixes["problem_id"], boxed) if b]
@@ -337,5 +331,5 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
                                           model=target_card["name"], model_identity=target_card["identity"],
                                           prompt_version=target_card["prompt"].get("version"),
                                           grader_version=grader_version("math"),
-                                          fractions=list(fractions), conditions=list(conditions),
+                                          locator_version=LOCATOR_VERSION, fractions=list(fractions), conditions=list(conditions),
                                           inputs=tables))

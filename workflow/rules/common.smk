@@ -1,6 +1,7 @@
 # Helpers only: names, target lists, params. No rules here.
 import re
 
+from cot_potential.answer_locator import LOCATOR_VERSION
 from cot_potential.grading import grader_version
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir

@@ -11,6 +11,8 @@ rule optimize_cot:
     params:
         settings=optimize_run,
         prefixes=config["prefixes"],
+        # The fresh curves' answer cuts sit where the locator finds the answer.
+        locator_version=LOCATOR_VERSION,
         n=config["rollouts"]["n"],
         seed=job_seed("optimize"),
         grading=model_grading,

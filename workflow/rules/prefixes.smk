@@ -8,6 +8,8 @@ rule cut_prefixes:
         model=MODEL_RUN,
     params:
         settings=config["prefixes"],
+        # Answer cuts sit where the locator finds the answer: a new locator re-cuts.
+        locator_version=LOCATOR_VERSION,
     log:
         "logs/cut_prefixes/{model}/{dataset}.log",
     conda:

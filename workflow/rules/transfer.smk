@@ -15,6 +15,8 @@ rule transfer_prefixes:
         grading=config["grading"],
         # answer_leak is a grader verdict: a new grader version reflags the prefixes.
         grader_version=current_grader_version,
+        # ... and so does a new answer locator (the leak flag's "states the gold answer").
+        locator_version=LOCATOR_VERSION,
     log:
         "logs/transfer_prefixes/{model}/{dataset}.log",
     conda:
