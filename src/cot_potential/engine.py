@@ -60,6 +60,17 @@ class EngineSettings:
     threads: int = 4
     # The conda env of the engine rules with --sdm conda; read by the Snakefile, not here.
     conda_env: str = "cpu"
+    # backend: vllm (in-process) or openai (an OpenAI-compatible completions endpoint, server.py);
+    # the keys below it are read by the openai backend only.
+    backend: str = "vllm"
+    base_url: str | None = None
+    served_model: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = 8
+    request_timeout_s: float = 600.0
+    max_retries: int = 5
+    retry_backoff_s: float = 1.0
+    request_seeds: bool = False
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> EngineSettings:
@@ -236,7 +247,12 @@ def engine_settings(card: dict[str, Any], config: dict[str, Any] | None = None) 
 
 
 def engine_for(card: dict[str, Any], seed: int, threads: int | None = None,
-               config: dict[str, Any] | None = None) -> Engine:
-    """The engine of a model card (see ``models.build_card``), set up as ``config`` says now."""
-    return Engine(card["weights"], revision=card.get("revision"),
-                  settings=engine_settings(card, config), seed=seed, threads=threads)
+               config: dict[str, Any] | None = None) -> Any:
+    """The engine of a model card (see ``models.build_card``), set up as ``config`` says now:
+    an in-process ``Engine``, or a ``server.ServerEngine`` for ``engine.backend: openai``."""
+    settings = engine_settings(card, config)
+    if settings.backend == "openai":
+        from .server import ServerEngine
+
+        return ServerEngine(card["weights"], settings=settings, seed=seed)
+    return Engine(card["weights"], revision=card.get("revision"), settings=settings, seed=seed, threads=threads)

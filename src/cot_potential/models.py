@@ -62,7 +62,16 @@ class ModelSpec:
             "sampling": self.sampling,
             "max_tokens": self.max_tokens,
             "engine": {key: self.engine.get(key) for key in OUTPUT_ENGINE_KEYS},
+            **({"served_by": self.served_by} if self.served_by else {}),
         }
+
+    @property
+    def served_by(self) -> dict[str, str] | None:
+        """For the openai backend, the endpoint's name of the model (its samples are another
+        engine's: never mixed with in-process ones in the sample store); None in-process."""
+        if self.engine.get("backend", "vllm") != "openai":
+            return None
+        return {"backend": "openai", "model": self.engine.get("served_model") or self.weights}
 
 
 def weights_dir(weights_name: str) -> Path:
@@ -130,7 +139,18 @@ def build_card(spec: ModelSpec) -> dict[str, Any]:
         "think_token_ids": _think_ids(tokenizer) if spec.thinking else None,
     }
     card["identity"] = digest({**spec.identity(), "chat_template_sha256": template_sha})
+    if spec.served_by:
+        card["server"] = served_model_facts(spec)
     return card
+
+
+def served_model_facts(spec: ModelSpec) -> dict[str, Any]:
+    """The endpoint's model name, context window and reported server version (asked now; the
+    base URL and API key stay out of the card: they are runtime settings, the key a secret)."""
+    from .engine import EngineSettings
+    from .server import Endpoint, server_facts
+
+    return server_facts(Endpoint.from_settings(EngineSettings.from_config(spec.engine), spec.weights))
 
 
 def _think_ids(tokenizer: Any) -> dict[str, int]:

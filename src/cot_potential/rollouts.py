@@ -121,23 +121,45 @@ class StreamSampler:
                 work = [(draws[j].key, missing[j][0], len(missing[j])) for j in todo]
                 self.engine = self.make_engine(self.seed if fresh_call else resume_seed(self.seed, work))
             requests = [Request(draws[j].prompt_token_ids, len(missing[j]), int(draws[j].max_tokens)) for j in todo]
-            outputs = self.engine.generate(requests, self.sampling, self.progress)
             new_rows: dict[str, list[dict[str, Any]]] = {}
-            for j, completions in zip(todo, outputs):
-                for index, completion in zip(missing[j], completions):
-                    row = {"key": draws[j].key, "sample": index, "completion_text": completion.text,
-                           "finish_reason": completion.finish_reason, "n_tokens": len(completion.token_ids),
-                           "engine_seed": self.engine.seed}
-                    if self.store.keep_token_ids:
-                        row["token_ids"] = list(completion.token_ids)
-                    self.samples.setdefault(draws[j].key, {})[index] = row
-                    new_rows.setdefault(draws[j].problem_id, []).append(row)
-                    self.n_drawn += 1
-            for problem_id, rows in sorted(new_rows.items()):
-                self.store.add(problem_id, pd.DataFrame(rows, columns=self.store.columns))
-                self.touched.add(problem_id)
+
+            def keep(i: int, completions: Sequence[Any]) -> None:
+                j = todo[i]
+                rows = [self._row(draws[j].key, index, completion) for index, completion in zip(missing[j], completions)]
+                for row in rows:
+                    self.samples.setdefault(draws[j].key, {})[row["sample"]] = row
+                self.n_drawn += len(rows)
+                new_rows.setdefault(draws[j].problem_id, []).extend(rows)
+
+            if getattr(self.engine, "streams_results", False):
+                # A server's answers are stored one request at a time, as they arrive: a dead
+                # server or a rate limit later in the call loses nothing.
+                def keep_now(i: int, completions: Sequence[Any]) -> None:
+                    keep(i, completions)
+                    self._store(new_rows)
+
+                self.engine.generate(requests, self.sampling, self.progress, on_result=keep_now)
+            else:
+                for i, completions in enumerate(self.engine.generate(requests, self.sampling, self.progress)):
+                    keep(i, completions)
+            self._store(new_rows)
         self._calls += 1
         return [[self.samples[d.key][i] for i in range(d.start, d.start + d.count)] for d in draws]
+
+    def _row(self, key: str, index: int, completion: Any) -> dict[str, Any]:
+        row = {"key": key, "sample": index, "completion_text": completion.text,
+               "finish_reason": completion.finish_reason, "n_tokens": len(completion.token_ids),
+               "engine_seed": self.engine.seed}
+        if self.store.keep_token_ids:
+            row["token_ids"] = list(completion.token_ids)
+        return row
+
+    def _store(self, new_rows: dict[str, list[dict[str, Any]]]) -> None:
+        """Write (and forget) the rows not stored yet, one part file per problem."""
+        for problem_id, rows in sorted(new_rows.items()):
+            self.store.add(problem_id, pd.DataFrame(rows, columns=self.store.columns))
+            self.touched.add(problem_id)
+        new_rows.clear()
 
     def close(self) -> None:
         """Merge the store parts written by this job (one file per problem again)."""
@@ -203,4 +225,17 @@ def rollout_job(card_path: str, prefixes_path: str, out: str, *, shard: int, sha
                                    seed=seed)
     write_table(rollouts, out, provenance(config, model=card["name"], model_identity=card["identity"],
                                           prompt_version=card["prompt"].get("version"),
-                                          seed=seed, shard=shard, shards=shards, n=n, inputs=[prefixes_path]))
+                                          seed=seed, shard=shard, shards=shards, n=n, inputs=[prefixes_path],
+                                          **engine_facts(card, config)))
+
+
+def engine_facts(card: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """What provenance says about the engine: the backend, and for a server its model and
+    version, and that its samples are not bit-reproducible (a shared server batches other
+    requests with ours; per-request seeds are off by default)."""
+    from .engine import engine_settings
+
+    backend = engine_settings(card, config).backend
+    if backend != "openai":
+        return {"engine_backend": backend}
+    return {"engine_backend": backend, "server": card.get("server"), "bit_reproducible": False}

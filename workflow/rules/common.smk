@@ -185,6 +185,9 @@ def model_identity(wildcards):
 
 
 def engine_gpus(wildcards):
+    # A model behind a server (engine.backend: openai) needs no GPU in the job itself.
+    if spec(wildcards).served_by:
+        return 0
     return spec(wildcards).engine.get("tensor_parallel_size", 1)
 
 
