@@ -12,7 +12,8 @@ import pytest
 from cot_potential.engine import EngineSettings, Request
 from cot_potential.rollouts import sample_prefixes
 from cot_potential.sample_store import SampleStore
-from cot_potential.server import ServerEngine, ServerError
+from cot_potential.endpoint import ServerError
+from cot_potential.server import ServerEngine
 
 SECRET = "sk-test-0123456789"
 

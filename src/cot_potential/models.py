@@ -147,10 +147,9 @@ def build_card(spec: ModelSpec) -> dict[str, Any]:
 def served_model_facts(spec: ModelSpec) -> dict[str, Any]:
     """The endpoint's model name, context window and reported server version (asked now; the
     base URL and API key stay out of the card: they are runtime settings, the key a secret)."""
-    from .engine import EngineSettings
-    from .server import Endpoint, server_facts
+    from .endpoint import Endpoint, server_facts
 
-    return server_facts(Endpoint.from_settings(EngineSettings.from_config(spec.engine), spec.weights))
+    return server_facts(Endpoint.from_engine(spec.engine, spec.weights))
 
 
 def _think_ids(tokenizer: Any) -> dict[str, int]:
