@@ -86,3 +86,15 @@ def test_an_uncountable_dataset_asks_for_its_size(tmp_path):
     config["plan"]["problems"].pop("math500")
     with pytest.raises(SystemExit, match="plan.problems.math500"):
         Planner(config, tmp_path).lines()
+
+
+def test_a_priced_model_gets_its_generated_tokens_and_cost(paper, capsys, tmp_path):
+    config, lines = paper
+    from cot_potential.plan import api_cost_lines
+
+    priced = {**config, "plan": {**config["plan"], "price_per_mtoken": {"qwen3-32b": 0.5}}}
+    (cost,) = api_cost_lines(lines, priced)
+    tokens = sum(x["tokens"] for x in lines if x["model"] == "qwen3-32b" and not x["stage"].endswith("upper bound"))
+    assert tokens > 0 and cost["tokens"] == pytest.approx(tokens)
+    assert cost["cost"] == pytest.approx(tokens / 1e6 * 0.5)
+    assert api_cost_lines(lines, config) == []

@@ -233,6 +233,24 @@ def grading_lines(lines: list[dict[str, Any]], config: dict[str, Any]) -> list[d
              "basis": f"{ms:g} ms per completion (an upper bound: distinct answers are verified once)"}]
 
 
+def api_cost_lines(lines: list[dict[str, Any]], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model priced in ``plan.price_per_mtoken`` (a served or hosted model): its generated
+    tokens (every stage) and their cost. Prompt tokens are not counted: one request per prefix
+    sends its prompt once for all N samples, and servers cache the shared prefixes."""
+    prices = config.get("plan", {}).get("price_per_mtoken", {})
+    out = []
+    for model, price in sorted(prices.items()):
+        tokens = sum(x["tokens"] for x in lines if x["model"] == model and not x["stage"].endswith("upper bound"))
+        out.append({"stage": "API cost", "model": model, "tokens": tokens, "price_per_mtoken": price,
+                    "cost": tokens / 1e6 * price})
+    return out
+
+
+def render_costs(costs: list[dict[str, Any]]) -> str:
+    return "\n".join(f"API cost  {c['model']}: {c['tokens'] / 1e6:,.2f} M generated tokens x "
+                     f"{c['price_per_mtoken']:g} per M = {c['cost']:,.2f}" for c in costs)
+
+
 def render(lines: list[dict[str, Any]], grading: list[dict[str, Any]]) -> str:
     df = pd.DataFrame(lines)
     rows = []
@@ -283,10 +301,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(str(err)) from None  # the paragraph alone, not a traceback
     lines = Planner(config, args.workdir).lines()
     grading = grading_lines(lines, config)
+    costs = api_cost_lines(lines, config)
     if args.json:
-        print(json.dumps(lines + grading, indent=2, default=float))
+        print(json.dumps(lines + grading + costs, indent=2, default=float))
     else:
-        print(render(lines, grading))
+        print(render(lines, grading) + ("\n" + render_costs(costs) if costs else ""))
     return 0
 
 
