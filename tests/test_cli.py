@@ -100,3 +100,14 @@ def test_plot_curve_draws_on_the_given_axes_and_returns_them():
     assert len(ax.lines) == 2 and ax.get_xlabel() == "fraction of the trace given"
     assert cot_potential.plot_curve(potentials()[potentials()["problem_id"] == "p1"]).lines
     plt.close("all")
+
+
+def test_figures_come_in_every_configured_format(tmp_path):
+    from cot_potential.report import figures_job
+
+    table = tmp_path / "pot.parquet"
+    potentials().to_parquet(table)
+    figures_job(str(table), str(tmp_path / "fig"), max_curves=1, formats=["png", "svg", "pdf"])
+    names = sorted(p.name for p in (tmp_path / "fig").iterdir())
+    assert names == sorted(f"{stem}.{ext}" for stem in ("curve-0", "grid", "mean") for ext in ("png", "pdf", "svg"))
+    assert (tmp_path / "fig" / "grid.svg").read_text().lstrip().startswith("<?xml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,11 +22,15 @@ def plain(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path, also: Sequence[str] = ()) -> Path:
+    """Write ``fig`` as PNG at ``path`` (what the HTML report shows), and in each format of
+    ``also`` (pdf, svg: ``report.figure_formats``) beside it."""
     from .tables import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    for fmt in sorted(set(also) - {"png"}):
+        atomic_write(path.with_suffix(f".{fmt}"), lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -43,17 +48,17 @@ def draw_curve(ax: plt.Axes, curve: pd.DataFrame, title: str | None = None) -> N
         ax.set_title(plain(title), fontsize=8)
 
 
-def curve_figure(curve: pd.DataFrame, path: Path, title: str) -> Path:
+def curve_figure(curve: pd.DataFrame, path: Path, title: str, also: Sequence[str] = ()) -> Path:
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(4.2, 2.4))
     draw_curve(ax, curve)
     ax.set_xlabel("fraction of the trace given")
     ax.set_ylabel("potential")
     ax.set_title(plain(title), fontsize=9)
-    return _save(fig, path)
+    return _save(fig, path, also)
 
 
-def curves_grid(potentials: pd.DataFrame, path: Path, max_curves: int) -> Path:
+def curves_grid(potentials: pd.DataFrame, path: Path, max_curves: int, also: Sequence[str] = ()) -> Path:
     """Small multiples: one panel per trace (green: the trace itself is correct)."""
     sns.set_theme(style="whitegrid", context="paper")
     keys = list(potentials.groupby(["problem_id", "trace_id"]).groups)[:max_curves]
@@ -69,10 +74,10 @@ def curves_grid(potentials: pd.DataFrame, path: Path, max_curves: int) -> Path:
     fig.supxlabel("fraction of the trace given")
     fig.supylabel("potential")
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, also)
 
 
-def mean_curve_figure(potentials: pd.DataFrame, path: Path) -> Path:
+def mean_curve_figure(potentials: pd.DataFrame, path: Path, also: Sequence[str] = ()) -> Path:
     """Mean potential per cut, split by whether the trace itself is correct."""
     sns.set_theme(style="whitegrid", context="paper")
     data = potentials.assign(
@@ -86,7 +91,7 @@ def mean_curve_figure(potentials: pd.DataFrame, path: Path) -> Path:
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("fraction of the trace given")
     ax.set_ylabel("mean potential")
-    return _save(fig, path)
+    return _save(fig, path, also)
 
 
 CONDITION_COLORS = {"source": "#2166ac", "own": "#1b7837", "reasonless": "#b2182b", "shuffled": "#e08214"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,17 @@ class Run:
         return f"{self.model}/{self.dataset}"
 
 
-def figures_job(potentials_path: str, out_dir: str, max_curves: int) -> None:
-    """All figures of one (model, dataset): mean curve, grid of curves, one file per curve."""
+def figures_job(potentials_path: str, out_dir: str, max_curves: int, formats: Sequence[str] = ("png",)) -> None:
+    """All figures of one (model, dataset): mean curve, grid of curves, one file per curve;
+    PNG, and each other format of ``formats`` beside it."""
     out = Path(out_dir)
     potentials = read_table(potentials_path)
-    mean_curve_figure(potentials, out / "mean.png")
-    curves_grid(potentials, out / "grid.png", max_curves)
+    mean_curve_figure(potentials, out / "mean.png", formats)
+    curves_grid(potentials, out / "grid.png", max_curves, formats)
     for i, (key, curve) in enumerate(potentials.groupby(["problem_id", "trace_id"])):
         if i >= max_curves:
             break
-        curve_figure(curve, out / f"curve-{i}.png", f"{key[0]}, trace {key[1]}")
+        curve_figure(curve, out / f"curve-{i}.png", f"{key[0]}, trace {key[1]}", formats)
 
 
 def transfer_figures_job(table_path: str, potentials_path: str, out_dir: str, *, source: str,

@@ -13,6 +13,7 @@ rule plot_potentials:
         model=MODEL_RUN,
     params:
         max_curves=config["report"]["max_curves"],
+        formats=config["report"]["figure_formats"],
     log:
         "logs/plot_potentials/{model}/{dataset}.log",
     conda:

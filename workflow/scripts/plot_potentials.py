@@ -4,7 +4,7 @@ from cot_potential.report import figures_job
 
 
 def main(smk):
-    figures_job(smk.input[0], smk.output[0], smk.params.max_curves)
+    figures_job(smk.input[0], smk.output[0], smk.params.max_curves, smk.params.formats)
 
 
 if __name__ == "__main__":
