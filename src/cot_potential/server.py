@@ -34,6 +34,7 @@ from .ids import sub_seed
 
 log = logging.getLogger(__name__)
 
+
 def completion_body(endpoint: Endpoint, request: Request, sampling: dict[str, Any], max_model_len: int,
                     seed: int | None) -> dict[str, Any]:
     """The JSON body of one completions request: token-id prompt, ``n`` samples, the budget."""
@@ -125,7 +126,12 @@ class ServerEngine:
                     results[i] = future.result()
                     n_tokens += sum(len(c.token_ids) for c in results[i])
                     if on_result is not None:
-                        on_result(i, results[i])
+                        try:
+                            on_result(i, results[i])
+                        except BaseException:  # e.g. the store cannot write: send nothing more
+                            for other in pending:
+                                other.cancel()
+                            raise
                 if progress and failure is None and len(results) // step > reported:
                     reported = len(results) // step
                     log.info("%s: %d of %d requests done", self.endpoint.base_url, len(results), len(requests))
