@@ -25,7 +25,7 @@ from conftest import BIN, WEIGHTS, make_workdir, snakemake, tiny_config
 pytestmark = pytest.mark.e2e
 
 MODEL, DATASET, SERVED = "smollm2-served", "arith", "smollm2"
-N = 16  # per prefix; see test_sampled_potentials_agree_with_the_in_process_engine for its power
+N = 20  # per prefix; see test_sampled_potentials_agree_with_the_in_process_engine for its power
 TINY = tiny_config()
 
 

@@ -5,6 +5,7 @@ for a served model needs nothing of the engine's environment. Used by ``server.p
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -71,7 +72,7 @@ class Endpoint:
                     raise ServerError(f"{url}: HTTP {error.code} after {attempt + 1} tries: {detail}") from error
                 delay = _retry_after(error.headers.get("Retry-After")) or self._backoff(attempt)
                 reason = f"HTTP {error.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, cut off
                 if attempt == self.retries:
                     raise ServerError(f"{url}: no answer after {attempt + 1} tries ({_reason(error)}); "
                                       f"is the server at {self.base_url} up?") from error
