@@ -30,7 +30,7 @@ def real_config(problems: int, cuts: int, n: int) -> dict:
     config["prefixes"]["fractions"] = [round(i / (cuts - 1), 2) for i in range(cuts)]
     # The grid only: answer cuts sit off the grid and would distort the fitted curve shapes.
     config["prefixes"]["answer_cuts"] = []
-    config["rollouts"].update(n=n, shards=1, sampling="fixed")
+    config["rollouts"].update(n=n, tokens_per_shard=10**12, sampling="fixed")  # one shard
     config["transfer"]["pairs"] = []
     config["potentials"] = [{"model": MODEL, "datasets": [DATASET]}]
     return config

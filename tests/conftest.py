@@ -97,6 +97,14 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
+def tiny_shards(run: str = "smollm2-oneshot", dataset: str = "arith") -> int:
+    """The shard count the workflow gives a run of the tiny config (rollout_shards)."""
+    from cot_potential.config import validate
+    from cot_potential.plan import rollout_shards
+
+    return rollout_shards(validate(tiny_config()))[(run, dataset)]
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, resources_dir) -> Path:
     """One uninterrupted run of the whole workflow on tests/config/tiny.yaml, shared by every

@@ -147,7 +147,7 @@ def test_raising_n_and_adding_cuts_samples_only_what_is_missing(tiny_run, tmp_pa
     """N 4 -> 6, a cut at 60% added, and one shard instead of two: the old samples are kept
     (same texts), only 2 per old prefix and 6 per new prefix are drawn."""
     work = copy_run(tiny_run, tmp_path / "run")
-    config = tiny_config(rollouts={"n": 6, "shards": 1},
+    config = tiny_config(rollouts={"n": 6, "tokens_per_shard": 10**9},  # one shard
                          prefixes={**tiny_config()["prefixes"], "fractions": [0.0, 0.25, 0.5, 0.6, 0.75, 1.0]})
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for log in (work / "logs" / "rollout").rglob("*.log"):
@@ -178,7 +178,7 @@ def test_adaptive_sampling_runs_the_real_pipeline_and_reuses_the_fixed_samples(t
     from cot_potential.sequential import confidence_sequence
 
     work = copy_run(tiny_run, tmp_path / "run")
-    config = tiny_config(rollouts={"n": 4, "shards": 2, "sampling": "adaptive", "adaptive": ADAPTIVE})
+    config = tiny_config(rollouts={**tiny_config()["rollouts"], "sampling": "adaptive", "adaptive": ADAPTIVE})
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     snakemake(work, f"results/potentials/{MODEL}/{DATASET}.parquet", "results/report/index.html",
               configfile=work / "config.yaml")

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from cot_potential.plan import Planner, grading_lines, load_config, main
+from cot_potential.ids import slug
+from cot_potential.plan import Planner, engine_starts, grading_lines, load_config, main, rollout_shards
 
 PAPER = REPO / "config" / "paper.yaml"
 
@@ -31,8 +32,9 @@ def test_the_paper_plan_counts_prefixes_rollouts_tokens_and_gpu_hours(paper):
     expected = 30 * 128 * sum(max(16, (1 - f) * 12000) for f in config["prefixes"]["fractions"])
     assert x["tokens"] == pytest.approx(expected)
     assert x["tokens"] > 10_000 * 30 * 128  # thinking models on AIME: 10k+ tokens per trace
-    gpus = 2  # tensor_parallel_size of qwen3-32b
-    assert x["gpu_hours"] == pytest.approx(gpus * (expected / 3000 + 70 * 120) / 3600)
+    gpus, shards = 2, x["jobs"]  # tensor_parallel_size of qwen3-32b; its shards of <= tokens_per_shard
+    assert shards == -(-expected // config["rollouts"]["tokens_per_shard"])
+    assert x["gpu_hours"] == pytest.approx(gpus * (expected / 3000 + shards * 120) / 3600)
     stages = {x["stage"].split(" (")[0] for x in lines}
     assert stages == {"traces", "rollouts", "transfer rollouts"}
     runs = sum(len(entry["datasets"]) for entry in config["potentials"])  # 18 math runs + the maze runs
@@ -45,11 +47,46 @@ def test_the_paper_plan_counts_prefixes_rollouts_tokens_and_gpu_hours(paper):
     assert grading_lines(lines, config)[0]["completions"] == sum(x["completions"] for x in lines)
 
 
+def test_engine_starts_are_at_most_2_percent_of_the_paper_plan(paper):
+    """rollouts.tokens_per_shard is sized for it: each shard (job) pays an engine start, and a
+    fixed 70 shards per run made the starts 7% of the plan (30-problem AIME runs included)."""
+    config, lines = paper
+    starts = engine_starts(lines)
+    total = sum(x["gpu_hours"] for x in lines)
+    start_s = config["plan"]["engine_start_s"]
+    gpus = {m: {**config["engine"], **spec.get("engine", {})}.get("tensor_parallel_size", 1)
+            for m, spec in config["models"].items()}
+    assert starts["start_gpu_hours"] == pytest.approx(sum(x["jobs"] * gpus[x["model"]] * start_s for x in lines) / 3600)
+    assert starts["share"] == pytest.approx(starts["start_gpu_hours"] / total)
+    assert 0 < starts["share"] <= 0.02, f"engine starts are {starts['share']:.1%} of the planned GPU hours"
+    jobs = {(x["model"], x["dataset"]): x["jobs"] for x in lines if x["stage"] == "rollouts"}
+    assert jobs[("qwen2.5-1.5b-instruct", "aime2024")] < jobs[("qwen3-32b", "math500")]  # sized by work
+
+
+def test_shard_counts_come_from_the_config_alone(paper, tmp_path):
+    """A run's shards (the workflow's jobs) do not change once results exist: measured lengths
+    change the planned cost, never the shard count."""
+    config, lines = paper
+    shards = rollout_shards(config)
+    assert {(x["model"], x["dataset"]): x["jobs"] for x in lines if x["stage"] == "rollouts"} == \
+        {(m, d): shards[(slug(m), d)] for m, d in Planner(config, None).potential_runs()}
+    assert shards[("transfer.qwen3-32b-to-0_6b", "aime2024")] >= 1
+    results = tmp_path / "results" / "traces" / "qwen3-32b"
+    results.mkdir(parents=True)
+    pd.DataFrame({"n_tokens": [100, 200]}).to_parquet(results / "aime2024.parquet")  # far shorter than planned
+    measured = Planner(config, tmp_path).lines()
+    x = line(measured, "rollouts", "qwen3-32b", "aime2024")
+    assert "trace length measured" in x["basis"] and x["jobs"] == line(lines, "rollouts", "qwen3-32b", "aime2024")["jobs"]
+    assert rollout_shards(config) == shards
+
+
 def test_the_command_prints_a_table_with_totals(capsys, tmp_path):
     assert main(["--configfile", str(PAPER), "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for word in ("TOTAL rollouts", "TOTAL transfer rollouts", "grading (CPU)", "GPU h", "Mtokens"):
+    for word in ("TOTAL rollouts", "TOTAL transfer rollouts", "grading (CPU)", "GPU h", "Mtokens", "engine starts"):
         assert word in out
+    starts = next(row for row in out.splitlines() if row.startswith("engine starts"))
+    assert "% of the total GPU h" in starts
     assert main(["--configfile", str(PAPER), "--workdir", str(tmp_path), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) > 18
 

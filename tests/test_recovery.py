@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import BIN, REPO, planned, snakemake, tiny_config
+from conftest import BIN, REPO, planned, snakemake, tiny_config, tiny_shards
 
 pytestmark = pytest.mark.e2e
 
 MODEL, DATASET = "smollm2-oneshot", "arith"
-SHARDS = tiny_config()["rollouts"]["shards"]
+SHARDS = tiny_shards(MODEL, DATASET)
 ROLLOUTS = Path("results/rollouts", MODEL, DATASET)
 GRADES = Path("results/grades", MODEL, DATASET)
 POTENTIALS = Path("results/potentials", MODEL, f"{DATASET}.parquet")

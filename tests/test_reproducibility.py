@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, load_config, planned, tiny_config
+from conftest import REPO, load_config, planned, tiny_config, tiny_shards
 from cot_potential.engine import engine_settings
 from cot_potential.ids import sub_seed
 from cot_potential.models import model_spec
@@ -18,7 +18,8 @@ from cot_potential.tables import provenance_path, read_json, write_table
 
 
 MODEL, DATASET = "smollm2-oneshot", "arith"
-SHARDS = tiny_config()["rollouts"]["shards"]
+SHARDS = tiny_shards(MODEL, DATASET)
+TRANSFER_SHARDS = tiny_shards("transfer.self", DATASET)
 
 
 def identity(config, name="smollm2-oneshot"):
@@ -129,7 +130,7 @@ def test_a_new_model_identity_reruns_everything_of_that_model_and_nothing_else(t
     counts, reasons = dry_run_with(tiny_run, tmp_path, change)
     assert set(counts) == EVERYTHING_OF_THE_MODEL, counts  # not the problems, not the weights
     assert reasons["params have changed since last execution"] == {"model_card"}
-    assert counts["rollout"] == counts["grade"] == 2 * SHARDS  # its own run and the transfer run
+    assert counts["rollout"] == counts["grade"] == SHARDS + TRANSFER_SHARDS  # its own run and the transfer run
 
 
 @pytest.mark.e2e
@@ -155,12 +156,13 @@ def test_a_new_grader_version_regrades_every_graded_table(tiny_run, tmp_path):
     env = {"PYTHONPATH": f"{package}{os.pathsep}{REPO / 'src'}"}
     counts, reasons = dry_run_with(tiny_run, tmp_path, env=env)
     assert reasons["params have changed since last execution"] == {"generate_traces"}, reasons
-    assert counts["grade"] == 2 * SHARDS and not {"problems", "model_card"} & set(counts)
-    grading = [f"results/grades/{run}/{DATASET}/shard-{i}.parquet" for run in (MODEL, "transfer.self")
-               for i in range(SHARDS)] + [f"results/prefixes/transfer.self/{DATASET}.parquet"]
+    assert counts["grade"] == SHARDS + TRANSFER_SHARDS and not {"problems", "model_card"} & set(counts)
+    grading = [f"results/grades/{run}/{DATASET}/shard-{i}.parquet" for run, shards in
+               ((MODEL, SHARDS), ("transfer.self", TRANSFER_SHARDS)) for i in range(shards)]
+    grading.append(f"results/prefixes/transfer.self/{DATASET}.parquet")
     counts, reasons = dry_run_with(tiny_run, tmp_path, env=env, targets=grading,
                                    options=("--allowed-rules", "grade", "transfer_prefixes"))
-    assert counts == {"grade": 2 * SHARDS, "transfer_prefixes": 1}
+    assert counts == {"grade": SHARDS + TRANSFER_SHARDS, "transfer_prefixes": 1}
     assert reasons["params have changed since last execution"] == {"grade", "transfer_prefixes"}
 
 

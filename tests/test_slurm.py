@@ -76,7 +76,7 @@ def test_the_workflow_runs_through_slurm_with_the_profile(cluster, tmp_path, res
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "profile.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     workdir = tmp_path / "run"
-    config = tiny_config(rollouts={"n": 4, "shards": 1})
+    config = tiny_config(rollouts={"n": 4, "tokens_per_shard": 10**9})  # one shard
     configfile = make_workdir(workdir, resources_dir, config)
 
     proc = snakemake(workdir, "--executor", "slurm", "--workflow-profile", str(tmp_path / "profile"),

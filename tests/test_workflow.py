@@ -61,17 +61,23 @@ def _plan_counts(tmp_path, config):
 
 
 def test_the_shard_count_comes_from_the_config_and_adaptive_runs_use_their_own_rule(tmp_path):
+    """Each run gets its own shard count (planned tokens over rollouts.tokens_per_shard, the
+    planner's rollout_shards): here 3 shards of the potential run, 2 of the transfer run."""
     import yaml
 
+    from cot_potential.config import validate
+    from cot_potential.plan import rollout_shards
+
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["rollouts"]["shards"] = 3
+    config["rollouts"]["tokens_per_shard"] = 25_000
+    shards = rollout_shards(validate(yaml.safe_load(yaml.safe_dump(config))))
+    assert shards == {("smollm2-oneshot", "arith"): 3, ("transfer.oneshot-to-direct", "arith"): 2}
     counts = _plan_counts(tmp_path / "fixed", config)
-    runs = 1 + len(config["transfer"]["pairs"])  # the potential run and the transfer run
-    assert counts["rollout"] == 3 * runs and counts["grade"] == 3 * runs
+    assert counts["rollout"] == 5 and counts["grade"] == 5
     config["rollouts"]["sampling"] = "adaptive"
     counts = _plan_counts(tmp_path / "adaptive", config)
-    assert counts["adaptive_rollout"] == 3 and counts["rollout"] == 3 * (runs - 1)
-    assert counts["grade"] == 3 * runs
+    assert counts["adaptive_rollout"] == 3 and counts["rollout"] == 2
+    assert counts["grade"] == 5
 
 
 @pytest.mark.parametrize(("configfile", "expected"), [

@@ -149,7 +149,7 @@ def study_config(args: argparse.Namespace, path: Path, fields: dict[str, str], m
         "traces": {"imported": {"traces": {"dataset": "problems", "field": fields["trace"]}}},
         "potentials": [{"model": MODEL, "datasets": ["traces"]}],
         "prefixes": {"mode": "fraction", "fractions": cut_fractions(args.cuts)},
-        "rollouts": {"n": args.n, "shards": args.shards},
+        "rollouts": {"n": args.n, **({"tokens_per_shard": args.tokens_per_shard} if args.tokens_per_shard else {})},
         "transfer": {"pairs": []},
         "optimize": {"enabled": False},
         "engine": base.get("engine", {}),
@@ -266,7 +266,8 @@ def parser() -> argparse.ArgumentParser:
                                                                   "final answer (default 256)")
     c.add_argument("--system", default=SYSTEM, help="system prompt (default: solve step by step, answer in \\boxed{})")
     c.add_argument("--seed", type=int, default=0, help="the study's seed (default 0)")
-    c.add_argument("--shards", type=int, default=1, help="rollout jobs (default 1)")
+    c.add_argument("--tokens-per-shard", type=float, help="planned generated tokens per rollout job (default "
+                                                          "rollouts.tokens_per_shard: one job for most trace sets)")
     c.add_argument("--max-curves", type=int, default=24, help="curves drawn in the report (default 24)")
     c.add_argument("--cores", type=int, default=2, help="cores Snakemake may use (default 2)")
     c.add_argument("--resources", help="an existing resources/ folder with built embedded weights, linked "

@@ -15,9 +15,13 @@ number says where it comes from:
 
 A continuation from a cut at fraction f of a trace of T tokens is taken to write (1 - f) T
 tokens (the rest of a trace of the same length), unless measured. GPU hours count every GPU
-of a tensor-parallel engine, and each job's engine start. In adaptive mode the rollout line
-gives the expected cost under the stopping rule at measured potentials (else a uniform
-spread of potentials) with one change per trace, and its upper bound.
+of a tensor-parallel engine, and each job's engine start (``plan.engine_start_s``); the
+``engine starts`` line sums the starts and gives their share of the total. The jobs of a
+rollout run are its shards (``rollout_shards``: planned tokens over
+``rollouts.tokens_per_shard``, from the config alone, as the workflow makes them). In
+adaptive mode the rollout line gives the expected cost under the stopping rule at measured
+potentials (else a uniform spread of potentials) with one change per trace, and its upper
+bound.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .ids import slug
+from .shards import shard_count
 
 MIN_COMPLETION = 16  # even a continuation of a finished trace writes its answer and stop token
 
@@ -46,15 +51,25 @@ class Estimate:
 
 
 class Planner:
-    def __init__(self, config: dict[str, Any], workdir: Path = Path(".")):
-        self.config, self.results = config, Path(workdir) / "results"
-        self.plan = config.get("plan", {})
+    """Plans a config; ``workdir=None`` plans from the config alone (nothing measured), which is
+    how the shard counts are made (``rollout_shards``)."""
+
+    def __init__(self, config: dict[str, Any], workdir: Path | None = Path(".")):
+        self.config, self.plan = config, config.get("plan", {})
+        self.results = Path(workdir) / "results" if workdir is not None else None
+
+    def measured(self, *parts: str) -> Path | None:
+        """A result of an earlier run in the working directory, if there is one (and a workdir)."""
+        if self.results is None:
+            return None
+        path = self.results.joinpath(*parts)
+        return path if path.exists() else None
 
     # ------------------------------------------------------------------ inputs
 
     def problems(self, dataset: str) -> Estimate:
-        table = self.results / "problems" / f"{dataset}.parquet"
-        if table.is_file():
+        table = self.measured("problems", f"{dataset}.parquet")
+        if table:
             return Estimate(len(pd.read_parquet(table, columns=["problem_id"])), "measured")
         spec = self.config["datasets"][dataset]
         if spec.get("limit"):
@@ -72,8 +87,8 @@ class Planner:
                          f"set plan.problems.{dataset} in the config")
 
     def trace_tokens(self, model: str, dataset: str) -> Estimate:
-        table = self.results / "traces" / slug(model) / f"{dataset}.parquet"
-        if table.is_file():
+        table = self.measured("traces", slug(model), f"{dataset}.parquet")
+        if table:
             return Estimate(float(pd.read_parquet(table, columns=["n_tokens"])["n_tokens"].mean()), "measured")
         configured = self.plan.get("trace_tokens", {}).get(model)
         if isinstance(configured, dict) and dataset in configured:
@@ -83,17 +98,17 @@ class Planner:
         return Estimate(self.config["models"][model]["sampling"]["max_tokens"] / 2, "default")
 
     def mean_completion(self, run: str, dataset: str) -> float | None:
-        table = self.results / "potentials" / run / f"{dataset}.parquet"
-        if not table.is_file():
+        table = self.measured("potentials", run, f"{dataset}.parquet")
+        if not table:
             return None
         pot = pd.read_parquet(table, columns=["mean_completion_tokens", "n_samples"])
         return float(np.average(pot["mean_completion_tokens"], weights=pot["n_samples"]))
 
     def throughput(self, model: str) -> Estimate:
         """Generated tokens per second of one engine job of this model."""
-        folder = self.results.parent / "benchmarks" / "rollout" / slug(model)
         seconds = tokens = 0.0
-        for tsv in folder.glob("*/shard-*.tsv"):
+        benchmarks = self.results.parent / "benchmarks" / "rollout" / slug(model) if self.results else None
+        for tsv in benchmarks.glob("*/shard-*.tsv") if benchmarks else []:
             shard = self.results / "rollouts" / slug(model) / tsv.parent.name / (tsv.stem + ".parquet")
             if shard.is_file():
                 seconds += float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1])
@@ -125,74 +140,86 @@ class Planner:
         k = self.cuts_per_trace(tokens)
         return [i / (k - 1) for i in range(k)]
 
+    # ------------------------------------------------------------------ runs
+
+    def potential_runs(self) -> list[tuple[str, str]]:
+        return sorted({(e["model"], d) for e in self.config.get("potentials", []) for d in e["datasets"]})
+
+    def rollout_work(self, model: str, dataset: str) -> dict[str, Any]:
+        """A potential run: its problems, traces, cuts per trace and the tokens of one completion
+        at each cut (measured where the workdir has them, else (1 - f) T)."""
+        imported = self.config.get("traces", {}).get("imported", {})
+        source = imported[dataset]["dataset"] if dataset in imported else dataset
+        problems, length = self.problems(source), self.trace_tokens(model, source)
+        fractions = self.fractions(length.value)
+        measured = self.mean_completion(slug(model), dataset)
+        per_cut = [measured] * len(fractions) if measured else \
+            [max(MIN_COMPLETION, (1 - f) * length.value) for f in fractions]
+        return {"problems": problems.value, "traces": problems.value * self.config.get("traces", {}).get("per_problem", 1),
+                "cuts": len(fractions), "length": length.value, "per_cut": per_cut,
+                "bases": [f"problems {problems.basis}", f"trace length {length.basis}",
+                          "completion length measured" if measured else "completion length (1-f) T"]}
+
+    def transfer_work(self, pair: dict[str, Any], dataset: str) -> dict[str, Any]:
+        """A transfer run: per problem the alone and floor batches at f = 0 and a stream of
+        prefixes per condition (and source trace) at every f > 0."""
+        transfer = self.config.get("transfer", {})
+        n = transfer.get("n") or self.config.get("rollouts", {}).get("n", 128)
+        fractions = [f for f in pair["fractions"] if f > 0]
+        conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled"])
+        problems, length = self.problems(dataset), self.trace_tokens(pair["target"], dataset)
+        others = len([c for c in conditions if c != "own"])
+        streams = self.config.get("traces", {}).get("per_problem", 1) * others + (1 if "own" in conditions else 0)
+        base = (transfer.get("alone_factor", 4) + 1) * n  # alone + floor at f = 0
+        tokens = base * length.value + streams * n * sum(max(MIN_COMPLETION, (1 - f) * length.value) for f in fractions)
+        return {"problems": problems.value, "prefixes": problems.value * (2 + streams * len(fractions)),
+                "completions": problems.value * (base + streams * len(fractions) * n),
+                "tokens": problems.value * tokens,
+                "bases": [f"problems {problems.basis}", f"trace length {length.basis}"]}
+
     # ------------------------------------------------------------------ stages
 
     def lines(self) -> list[dict[str, Any]]:
         out = []
         n = self.config.get("rollouts", {}).get("n", 128)
-        per_problem = self.config.get("traces", {}).get("per_problem", 1)
-        shards = self.config.get("rollouts", {}).get("shards", 1)
         adaptive = self.config.get("rollouts", {}).get("sampling", "fixed") == "adaptive"
         start_s = self.plan.get("engine_start_s", 120)
-        runs = sorted({(e["model"], d) for e in self.config.get("potentials", []) for d in e["datasets"]})
+        shards = rollout_shards(self.config)  # from the config alone, as the workflow plans them
         imported = self.config.get("traces", {}).get("imported", {})
-        generated = sorted({(m, d) for m, d in runs if d not in imported}
-                           | {(p["source"], d) for p in self.config.get("transfer", {}).get("pairs", [])
-                              for d in p["datasets"] if p["source"] in self.config["models"]}
-                           | {(p["target"], d) for p in self.config.get("transfer", {}).get("pairs", [])
-                              for d in p["datasets"]})
+        pairs = self.config.get("transfer", {}).get("pairs", [])
+        generated = sorted({(m, d) for m, d in self.potential_runs() if d not in imported}
+                           | {(p["source"], d) for p in pairs for d in p["datasets"] if p["source"] in self.config["models"]}
+                           | {(p["target"], d) for p in pairs for d in p["datasets"]})
 
-        def line(stage, model, dataset, jobs, prefixes, completions, tokens, bases, gpus):
-            rate = self.throughput(model)
-            hours = gpus * (tokens / rate.value + jobs * start_s) / 3600
+        def line(stage, model, dataset, jobs, prefixes, completions, tokens, bases):
+            rate, gpus = self.throughput(model), self.gpus(model)
             out.append({"stage": stage, "model": model, "dataset": dataset, "jobs": jobs, "prefixes": prefixes,
-                        "completions": completions, "tokens": tokens, "gpu_hours": hours,
+                        "completions": completions, "tokens": tokens,
+                        "gpu_hours": gpus * (tokens / rate.value + jobs * start_s) / 3600,
+                        "start_gpu_hours": gpus * jobs * start_s / 3600,
                         "basis": ", ".join(sorted(set(bases + [f"throughput {rate.basis}"])))})
 
         for model, dataset in generated:
             problems, length = self.problems(dataset), self.trace_tokens(model, dataset)
-            traces = problems.value * per_problem
+            traces = problems.value * self.config.get("traces", {}).get("per_problem", 1)
             line("traces", model, dataset, 1, 0, traces, traces * length.value,
-                 [f"problems {problems.basis}", f"trace length {length.basis}"], self.gpus(model))
-        for model, dataset in runs:
-            source = imported[dataset]["dataset"] if dataset in imported else dataset
-            problems = self.problems(source)
-            length = self.trace_tokens(model, dataset) if dataset not in imported else self.trace_tokens(model, source)
-            traces = problems.value * per_problem
-            fractions = self.fractions(length.value)
-            measured = self.mean_completion(slug(model), dataset)
-            per_sample = [measured] * len(fractions) if measured else \
-                [max(MIN_COMPLETION, (1 - f) * length.value) for f in fractions]
-            samples = self._samples_per_cut(n, adaptive, slug(model), dataset, len(fractions), length.value)
-            completions = traces * samples * len(fractions)
-            tokens = traces * samples * sum(per_sample)
-            bases = [f"problems {problems.basis}", f"trace length {length.basis}",
-                     "completion length measured" if measured else "completion length (1-f) T"]
-            stage = "rollouts (adaptive, expected)" if adaptive else "rollouts"
-            line(stage, model, dataset, shards, traces * len(fractions), completions, tokens, bases, self.gpus(model))
+                 [f"problems {problems.basis}", f"trace length {length.basis}"])
+        for model, dataset in self.potential_runs():
+            work = self.rollout_work(model, dataset)
+            jobs, traces, cuts = shards[(slug(model), dataset)], work["traces"], work["cuts"]
+            samples = self._samples_per_cut(n, adaptive, slug(model), dataset, cuts, work["length"])
+            line("rollouts (adaptive, expected)" if adaptive else "rollouts", model, dataset, jobs, traces * cuts,
+                 traces * samples * cuts, traces * samples * sum(work["per_cut"]), work["bases"])
             if adaptive:
-                bound = self._adaptive_bound(n, len(fractions))
-                line("rollouts (adaptive, upper bound)", model, dataset, shards, traces * len(fractions),
-                     traces * bound, traces * bound * float(np.mean(per_sample)), bases, self.gpus(model))
-        transfer = self.config.get("transfer", {})
-        n_transfer = transfer.get("n") or n
-        for pair in transfer.get("pairs", []):
-            target = pair["target"]
-            fractions = [f for f in pair["fractions"] if f > 0]
-            conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled"])
+                bound = self._adaptive_bound(n, cuts)
+                line("rollouts (adaptive, upper bound)", model, dataset, jobs, traces * cuts,
+                     traces * bound, traces * bound * float(np.mean(work["per_cut"])), work["bases"])
+        for pair in pairs:
             for dataset in pair["datasets"]:
-                problems = self.problems(dataset)
-                length = self.trace_tokens(target, dataset)
-                others = len([c for c in conditions if c != "own"])
-                streams = per_problem * others + (1 if "own" in conditions else 0)  # prefixes per f > 0
-                base = (transfer.get("alone_factor", 4) + 1) * n_transfer  # alone + floor at f = 0
-                completions_pp = base + streams * len(fractions) * n_transfer
-                tokens_pp = base * length.value + streams * n_transfer * sum(
-                    max(MIN_COMPLETION, (1 - f) * length.value) for f in fractions)
-                prefixes_pp = 2 + streams * len(fractions)
-                line(f"transfer rollouts ({pair['name']})", target, dataset, shards, problems.value * prefixes_pp,
-                     problems.value * completions_pp, problems.value * tokens_pp,
-                     [f"problems {problems.basis}", f"trace length {length.basis}"], self.gpus(target))
+                work = self.transfer_work(pair, dataset)
+                line(f"transfer rollouts ({pair['name']})", pair["target"], dataset,
+                     shards[(f"transfer.{slug(pair['name'])}", dataset)], work["prefixes"], work["completions"],
+                     work["tokens"], work["bases"])
         return out
 
     def _samples_per_cut(self, n: int, adaptive: bool, run: str, dataset: str, cuts: int, length: float) -> float:
@@ -202,8 +229,8 @@ class Planner:
 
         settings = AdaptiveSettings.from_config(self.config["rollouts"].get("adaptive", {}), n)
         rule = settings.rule
-        table = self.results / "potentials" / run / f"{dataset}.parquet"
-        ps = pd.read_parquet(table, columns=["potential"])["potential"].clip(0, 1).tolist() if table.is_file() \
+        table = self.measured("potentials", run, f"{dataset}.parquet")
+        ps = pd.read_parquet(table, columns=["potential"])["potential"].clip(0, 1).tolist() if table \
             else list(np.linspace(0, 1, 11))
         estimate = float(np.mean([rule.exact_operating_characteristics(round(p, 2))["mean_n"] for p in ps]))
         search = 0.0
@@ -221,6 +248,38 @@ class Planner:
             return float(settings.max_n * cuts)
         reported = min(settings.max_cuts, 3 * cuts)  # brackets are cuts too: at most all of them reported
         return float(settings.search_n * settings.max_cuts + settings.max_n * reported)
+
+
+def rollout_shards(config: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """The shard count of every rollout run, ``(run, dataset) -> shards``, potential runs under
+    their model's slug and transfer runs as ``transfer.<pair>``: the run's planned tokens at N
+    samples per cut (problems x traces x cuts x N x the planner's (1 - f) T per completion; a
+    transfer run's whole design) over ``rollouts.tokens_per_shard``. From the config alone,
+    never from measured results, so the workflow's jobs do not change once results exist;
+    the Snakemake rules and the planner both use it."""
+    planner = Planner(config, workdir=None)
+    per_shard = config["rollouts"]["tokens_per_shard"]
+    n = config["rollouts"]["n"]
+    counts = {}
+    for model, dataset in planner.potential_runs():
+        work = planner.rollout_work(model, dataset)
+        tokens = work["traces"] * n * sum(work["per_cut"])
+        counts[(slug(model), dataset)] = shard_count(tokens, work["problems"], per_shard)
+    for pair in config.get("transfer", {}).get("pairs", []):
+        for dataset in pair["datasets"]:
+            work = planner.transfer_work(pair, dataset)
+            counts[(f"transfer.{slug(pair['name'])}", dataset)] = shard_count(work["tokens"], work["problems"], per_shard)
+    return counts
+
+
+def engine_starts(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every engine job's start (traces, rollout shards, transfer shards) as one line: its count,
+    GPU hours and share of the planned GPU hours (which include them)."""
+    counted = [x for x in lines if not x["stage"].endswith("upper bound")]
+    hours = sum(x["start_gpu_hours"] for x in counted)
+    total = sum(x["gpu_hours"] for x in counted)
+    return {"stage": "engine starts", "jobs": sum(x["jobs"] for x in counted), "start_gpu_hours": hours,
+            "share": hours / total if total else 0.0}
 
 
 def grading_lines(lines: list[dict[str, Any]], config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -268,6 +327,9 @@ def render(lines: list[dict[str, Any]], grading: list[dict[str, Any]]) -> str:
     rows.append(["TOTAL", "", "", int(counted["jobs"].sum()), f"{counted['prefixes'].sum():,.0f}",
                  f"{counted['completions'].sum():,.0f}", f"{counted['tokens'].sum() / 1e6:,.1f}",
                  f"{counted['gpu_hours'].sum():,.1f}", ""])
+    starts = engine_starts(lines)
+    rows.append([starts["stage"], "", "", starts["jobs"], "", "", "", f"{starts['start_gpu_hours']:,.1f}",
+                 f"{starts['share']:.1%} of the total GPU h (included in it)"])
     headers = ["stage", "model", "dataset", "jobs", "prefixes", "completions", "Mtokens", "GPU h", "basis"]
     widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
     fmt = lambda r: "  ".join(str(c).ljust(w) if i in (0, 1, 2, 8) else str(c).rjust(w)  # noqa: E731
@@ -303,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     grading = grading_lines(lines, config)
     costs = api_cost_lines(lines, config)
     if args.json:
-        print(json.dumps(lines + grading + costs, indent=2, default=float))
+        print(json.dumps(lines + grading + costs + [engine_starts(lines)], indent=2, default=float))
     else:
         print(render(lines, grading) + ("\n" + render_costs(costs) if costs else ""))
     return 0

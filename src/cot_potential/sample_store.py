@@ -12,7 +12,7 @@ in ``results/samples/{model}/{dataset}/{partition}/{problem}/part-*.parquet``:
 - sample ``i`` of a stream is the ``i``-th draw; a run that needs samples ``0..n-1`` takes the
   stored ones and draws only the rest;
 - files are per problem (shards are sets of problems, so jobs never write the same folder,
-  and reuse survives a change of ``rollouts.shards``), written atomically, one part per
+  and reuse survives a change of the shard count), written atomically, one part per
   engine call, merged into one part when a job finishes.
 
 Draws made with different engine seeds are independent; the caller makes sure that new

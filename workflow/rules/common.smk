@@ -5,12 +5,16 @@ from cot_potential.answer_locator import LOCATOR_VERSION
 from cot_potential.grading import grader_version
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir
+from cot_potential.plan import rollout_shards
 from cot_potential.mazes import config as maze_config
 
 
 MODEL_BY_SLUG = {slug(name): name for name in config["models"]}
 IMPORTED = config["traces"]["imported"]
-N_SHARDS = config["rollouts"]["shards"]
+# Shards per rollout run (model slug or transfer run, dataset): planned tokens over
+# rollouts.tokens_per_shard, from the config alone (the planner's function), so the jobs of a
+# config never change once results exist.
+SHARDS = rollout_shards(config)
 # A transfer pair is a run of its own: its prefixes come from another model's traces and its
 # target continues them; rollouts, grading and potentials are the same rules.
 TRANSFER = config["transfer"]
@@ -124,13 +128,18 @@ def transfer_n(wildcards):
     return TRANSFER["n"] or config["rollouts"]["n"]
 
 
+def n_shards(wildcards):
+    """The shard count of a rollout run (rollout_shards)."""
+    return SHARDS[(wildcards.model, wildcards.dataset)]
+
+
 def shard_files(kind):
     """Input function: every shard of a stage for the current model and dataset."""
 
     def files(wildcards):
         return [
             f"results/{kind}/{wildcards.model}/{wildcards.dataset}/shard-{i}.parquet"
-            for i in range(N_SHARDS)
+            for i in range(n_shards(wildcards))
         ]
 
     return files
@@ -156,7 +165,7 @@ def shard_prefix_table(wildcards):
 def run_prefix_tables(wildcards):
     """All prefixes of a run: the prefix table, or every adaptive shard's own."""
     if is_adaptive(wildcards):
-        return [f"results/prefixes/{wildcards.model}/{wildcards.dataset}/shard-{i}.parquet" for i in range(N_SHARDS)]
+        return [f"results/prefixes/{wildcards.model}/{wildcards.dataset}/shard-{i}.parquet" for i in range(n_shards(wildcards))]
     return [f"results/prefixes/{wildcards.model}/{wildcards.dataset}.parquet"]
 
 

@@ -6,7 +6,7 @@ rule rollout:
         "results/rollouts/{model}/{dataset}/shard-{shard}.parquet",
     params:
         n=config["rollouts"]["n"],
-        shards=N_SHARDS,
+        shards=n_shards,
         keep_token_ids=config["rollouts"]["keep_token_ids"],
         seed=job_seed("rollouts"),
         store=sample_store,
@@ -43,7 +43,7 @@ rule adaptive_rollout:
         model=ADAPTIVE_RUN,
     params:
         n=config["rollouts"]["n"],
-        shards=N_SHARDS,
+        shards=n_shards,
         settings=config["rollouts"]["adaptive"],
         keep_token_ids=config["rollouts"]["keep_token_ids"],
         cut_settings=config["prefixes"],
