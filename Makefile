@@ -9,11 +9,16 @@ EXTRA  ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(EXTRA)
 CORES  ?= all
+# The GPUs Snakemake may fill at once (--resources gpu=N): those the engine jobs can be
+# placed on (CUDA_VISIBLE_DEVICES, COT_POTENTIAL_GPUS, else what nvidia-smi -L lists; 0 on a
+# CPU machine, then no GPU resource is given). Without it Snakemake would start every engine
+# job at once, each waiting for a GPU lock while holding its cores. Evaluated after setup.
+GPUS   ?= $(shell $(BIN)/python -m cot_potential.gpus --count 2>/dev/null || echo 0)
 
 .PHONY: run test setup lint bench clean-results
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
 
 test: $(STAMP)
 	$(BIN)/pytest

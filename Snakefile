@@ -44,6 +44,28 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/mazes.smk"
 
 
+# On a cluster (--executor slurm) these run on the submitting machine, not as batch jobs:
+# downloads (compute nodes often have no internet): GGUF weights, hub problems (the other
+# loaders generate theirs in seconds), model cards (the tokenizer and config from the hub);
+# and the one-per-study tables and per-run figures, each seconds of pandas or matplotlib,
+# which would otherwise wait in the queue one by one.
+localrules:
+    fetch_gguf,
+    problems,
+    model_card,
+    transfer_table,
+    dynamics_table,
+    optimized_table,
+    plot_potentials,
+    plot_transfer,
+    plot_dynamics,
+    plot_power,
+    maze_potential_curves,
+    maze_grpo_table,
+    maze_report,
+    report,
+
+
 rule all:
     default_target: True
     input:

@@ -22,7 +22,8 @@ On the CPU backend an engine job that computes with fewer threads than the machi
 (``engine.threads``) claims that many CPUs the same way (``place_cpus``) and binds vLLM's
 threads to them, so two such jobs, or an engine beside a training job, never share a core.
 
-``python -m cot_potential.gpus`` shows which devices are free and which are held (by PID).
+``python -m cot_potential.gpus`` shows which devices are free and which are held (by PID);
+``--count`` prints how many there are (``make run`` gives Snakemake ``--resources gpu=N``).
 """
 
 from __future__ import annotations
@@ -226,8 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - a conv
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lock-dir", default=None, help=f"default: ${LOCK_DIR_ENV} or {default_lock_dir()}")
+    parser.add_argument("--count", action="store_true",
+                        help="print only how many GPUs the engine jobs can be placed on (0 without GPUs)")
     args = parser.parse_args(argv)
     devices = visible_devices()
+    if args.count:  # `make run` passes it to Snakemake as --resources gpu=N
+        print(len(devices))
+        return 0
     if not devices:
         print("no GPUs visible (CUDA_VISIBLE_DEVICES, COT_POTENTIAL_GPUS, nvidia-smi)")
         return 0
