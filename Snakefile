@@ -8,6 +8,9 @@ from cot_potential import config as config_checks
 
 min_version("9.0")
 
+# What `snakemake --report report.zip` says about the workflow on its first page.
+report: "report/workflow.rst"
+
 
 # The embedded default, unless configs are given with --configfile: those stand alone
 # (not merged over the default), so a study never inherits the laptop models by accident.
@@ -60,6 +63,7 @@ localrules:
     plot_transfer,
     plot_dynamics,
     plot_power,
+    report_page,
     maze_potential_curves,
     maze_grpo_table,
     maze_report,
@@ -74,3 +78,4 @@ rule all:
         dynamics_tables(),
         maze_targets(),
         "results/report/index.html",
+        "results/report/cot-potential.html",

@@ -1,6 +1,7 @@
 """The HTML report in a real browser (headless Debian Chromium through Selenium): model text
 full of markup, template and Python payloads is shown as text and never runs; every figure
-loads; the console stays clean. Also a screenshot of the tiny run's report (a test artifact).
+loads; the console stays clean. Also a screenshot of the tiny run's report (a test artifact),
+and the tiny run's `snakemake --report report.zip` with the project's page inside it.
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them).
 """
@@ -12,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO, load_config
+from conftest import REPO, load_config, snakemake
 from cot_potential.answers import extract_answer, unicode_text
 from cot_potential.potentials import compute_potentials
 from cot_potential.provenance import provenance
-from cot_potential.report import Run, figures_job, report_job
+from cot_potential.report import Run, figures_job, report_job, standalone_page
 from cot_potential.tables import write_json, write_table
 from hostile.corpus import load_corpus
 
@@ -147,6 +148,38 @@ def test_hostile_model_text_is_shown_as_text_and_never_runs(browser, tmp_path):
     assert browser.title == TITLE  # still, after every payload was rendered
 
 
+def test_the_standalone_page_is_the_hostile_report_whole_in_one_file(browser, tmp_path):
+    """The page `snakemake --report` registers: every figure embedded, still safe, nothing
+    read from beside it (it is opened from another folder)."""
+    args, config, payloads = hostile_tables(tmp_path)
+    report_job(*args, config=config, max_curves=4)
+    alone = tmp_path / "elsewhere" / "page.html"
+    standalone_page(args[-1], str(alone))
+    assert 'src="figures/' not in alone.read_text(encoding="utf-8")
+    console = open_report(browser, alone)
+    assert_safe_and_whole(browser, console, n_figures=2 + 4)
+    assert all(src.startswith("data:image/png;base64,") for src in browser.execute_script(
+        "return [...document.images].map(i => i.getAttribute('src'))"))
+
+
+def test_the_standalone_page_embeds_linked_files_and_leaves_anchors_and_urls(tmp_path):
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.png").write_bytes(b"\x89PNG fake")
+    (tmp_path / "table.csv").write_text("x,y\n1,2\n")
+    page = tmp_path / "report" / "index.html"
+    page.parent.mkdir()
+    page.write_text('<img src="../figures/a.png"><a href="#top">top</a><a href="https://example.org/a&amp;b">x</a>'
+                    '<a href="../table.csv">t</a>')
+    standalone_page(str(page), str(tmp_path / "out.html"))
+    out = (tmp_path / "out.html").read_text()
+    assert 'src="data:image/png;base64,iVBORyBmYWtl"' in out
+    assert 'href="data:text/csv;base64,eCx5CjEsMgo=" download="table.csv"' in out
+    assert 'href="#top"' in out and 'href="https://example.org/a&amp;b"' in out
+    page.write_text('<img src="figures/missing.png">')
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        standalone_page(str(page), str(tmp_path / "out.html"))
+
+
 def test_the_check_catches_a_payload_that_runs(browser, tmp_path):
     """The checks above can fail: the same page without escaping runs the payload."""
     page = tmp_path / "unsafe.html"
@@ -175,3 +208,42 @@ def test_tiny_report_loads_cleanly_and_is_screenshotted(browser, tiny_run):
     shot = ARTIFACTS / "report-tiny.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
     print(f"screenshot of the tiny report: {shot}")
+
+
+@pytest.mark.e2e
+def test_the_snakemake_report_zip_holds_the_project_report_whole(browser, tiny_run, tmp_path):
+    """`snakemake --report report.zip` of the tiny run, unpacked: the Snakemake report opens
+    without console errors, and its Report entry (the project's page, in the report's own
+    frame) shows every figure."""
+    import zipfile
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    archive = tmp_path / "report.zip"
+    snakemake(tiny_run, "--report", str(archive), configfile=tiny_run / "config.yaml")
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp_path / "unpacked")
+    browser.get_log("browser")
+    browser.get((tmp_path / "unpacked" / "report" / "report.html").as_uri())
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "return typeof app !== 'undefined' && document.querySelector('#loading-screen').style.display === 'none'"))
+    entry = browser.execute_script(
+        "const k = Object.keys(results).find(k => results[k].name === 'cot-potential.html');"
+        "if (k) { app.setView({content: 'html', contentPath: results[k].data_uri, resultPath: k}); }"
+        "return k ? results[k] : null")
+    assert entry and entry["job_properties"]["rule"] == "report_page", entry
+    frame = WebDriverWait(browser, 60).until(lambda d: d.find_element("css selector", "iframe"))
+    console = browser.get_log("browser")
+    browser.switch_to.frame(frame)
+    try:
+        WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+            "return document.readyState === 'complete' && document.images.length > 0"
+            " && [...document.images].every(i => i.complete)"))
+        assert browser.execute_script("return document.title") == TITLE  # the frame's page, not the report's
+        n_figures = (tiny_run / "results" / "report" / "index.html").read_text().count("<img ")
+        widths = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+        assert len(widths) == n_figures >= 5 and all(w > 0 for w in widths), widths
+    finally:
+        browser.switch_to.default_content()
+    errors = [e for e in console + browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import html as html_lib
+import mimetypes
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,3 +200,32 @@ def report_job(runs: list[Run], potentials: list[str], traces: list[str], proble
         "provenance": provenance,
     })
     write_text(out, html)
+
+
+# An attribute that links a file: our templates write every link as src="..." or href="..."
+# (model text is escaped, its quotes too, so it never forms one).
+LINK = re.compile(r'\b(src|href)="([^"]*)"')
+
+
+def standalone_page(index: str, out: str) -> None:
+    """The report page as one file: every file it links by a relative path (figures, the
+    annotation tables beside the report) embedded as a data URI, so the page shows whole
+    wherever it is put, e.g. inside `snakemake --report report.zip` or `report.html`, which
+    register it as one file. A linked file that is missing is an error: the page must be whole."""
+    page = Path(index)
+    html = page.read_text(encoding="utf-8")
+
+    def embed(match: re.Match) -> str:
+        attribute, value = match.group(1), html_lib.unescape(match.group(2))
+        if not value or value.startswith("#") or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
+            return match.group(0)  # an anchor, or a URL with a scheme (data:, https:)
+        target = page.parent / value
+        if not target.is_file():
+            raise FileNotFoundError(f"{page} links {value!r}, which is not a file")
+        mime = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        uri = f"data:{mime};base64,{base64.b64encode(target.read_bytes()).decode('ascii')}"
+        # Browsers open no data: URL as a page; a link to a table downloads it under its name.
+        download = f' download="{html_lib.escape(target.name)}"' if attribute == "href" else ""
+        return f'{attribute}="{uri}"{download}'
+
+    write_text(out, LINK.sub(embed, html))
