@@ -4,8 +4,10 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
+from cot_potential.config import ConfigError
 from cot_potential.ids import slug
 from cot_potential.plan import Planner, engine_starts, grading_lines, load_config, main, rollout_shards
 
@@ -118,11 +120,19 @@ def test_adaptive_plans_expected_cost_below_its_bound(tmp_path):
     assert 0 < expected["completions"] < bound["completions"]
 
 
-def test_an_uncountable_dataset_asks_for_its_size(tmp_path):
+def test_an_uncountable_dataset_asks_for_its_size(tmp_path, capsys):
+    """The planner and the workflow's shard counts both need it: a config error, one line."""
     config = load_config([PAPER])
     config["plan"]["problems"].pop("math500")
-    with pytest.raises(SystemExit, match="plan.problems.math500"):
+    with pytest.raises(ConfigError, match="plan.problems.math500"):
         Planner(config, tmp_path).lines()
+    with pytest.raises(ConfigError, match="datasets.math500.limit"):
+        rollout_shards(config)
+    paper = yaml.safe_load(PAPER.read_text())
+    paper["plan"]["problems"].pop("math500")
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper))
+    with pytest.raises(SystemExit, match="plan.problems.math500"):
+        main(["--configfile", str(tmp_path / "paper.yaml"), "--workdir", str(tmp_path)])
 
 
 def test_a_priced_model_gets_its_generated_tokens_and_cost(paper, capsys, tmp_path):

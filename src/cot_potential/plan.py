@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import ConfigError
 from .ids import slug
 from .shards import shard_count
 
@@ -83,8 +84,10 @@ class Planner:
                 return Estimate(sum(1 for line in handle if line.strip()), "measured")
         if dataset in self.plan.get("problems", {}):
             return Estimate(self.plan["problems"][dataset], "configured")
-        raise SystemExit(f"plan: cannot count the problems of dataset {dataset!r} offline; "
-                         f"set plan.problems.{dataset} in the config")
+        # The shard counts need it too (rollout_shards), so it is a config error, not the CLI's.
+        raise ConfigError(f"plan: cannot count the problems of dataset {dataset!r} offline (the cost "
+                          f"planner and the shard counts need it); set plan.problems.{dataset} "
+                          f"or datasets.{dataset}.limit in the config")
 
     def trace_tokens(self, model: str, dataset: str) -> Estimate:
         table = self.measured("traces", slug(model), f"{dataset}.parquet")
@@ -355,13 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a working directory with results of an earlier run to measure from")
     parser.add_argument("--json", action="store_true", help="print the lines as JSON instead of a table")
     args = parser.parse_args(argv)
-    from .config import ConfigError
-
     try:
         config = load_config(args.configfile)
+        lines = Planner(config, args.workdir).lines()
     except ConfigError as err:
         raise SystemExit(str(err)) from None  # the paragraph alone, not a traceback
-    lines = Planner(config, args.workdir).lines()
     grading = grading_lines(lines, config)
     costs = api_cost_lines(lines, config)
     if args.json:

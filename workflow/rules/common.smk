@@ -14,7 +14,10 @@ IMPORTED = config["traces"]["imported"]
 # Shards per rollout run (model slug or transfer run, dataset): planned tokens over
 # rollouts.tokens_per_shard, from the config alone (the planner's function), so the jobs of a
 # config never change once results exist.
-SHARDS = rollout_shards(config)
+try:
+    SHARDS = rollout_shards(config)
+except config_checks.ConfigError as err:  # a dataset the config cannot count: one paragraph
+    raise WorkflowError(str(err)) from None
 # A transfer pair is a run of its own: its prefixes come from another model's traces and its
 # target continues them; rollouts, grading and potentials are the same rules.
 TRANSFER = config["transfer"]
