@@ -9,6 +9,7 @@ from cot_potential.dynamics import DynamicsSettings, detect_events
 from cot_potential.labels import Resolution
 from cot_potential.rates import cut_grid_label, pass_at_k, rate_rows
 from cot_potential.simulate import simulate_curves
+from cot_potential.stats import clopper_pearson
 
 NONE = Resolution({}, "none", float("nan"), 0, 0, 0)
 
@@ -43,6 +44,9 @@ def test_rates_are_shares_of_traces_split_by_correctness_with_problem_bootstrap(
     correct = traces[traces["trace_correct"]]
     assert table.loc["correct", "lucky_guess_rate"] == pytest.approx(correct["lucky_guess"].mean())
     assert table.loc["incorrect", "lucky_guess_rate"] == 0
+    # 0 of n: no point interval, and at least as wide as 0 of the incorrect traces' problems
+    _, cp_high = clopper_pearson(0, table.loc["incorrect", "n_problems"])
+    assert table.loc["incorrect", "lucky_guess_rate_ci_high"] >= cp_high
     for rate in ("monotone", "spike", "tangent", "lucky_guess"):
         row = table.loc["all"]
         assert row[f"{rate}_rate_ci_low"] <= row[f"{rate}_rate"] <= row[f"{rate}_rate_ci_high"]

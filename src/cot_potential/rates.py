@@ -1,8 +1,9 @@
 """The rates table ``results/tables/dynamics.csv``: how often traces are monotone, have spikes,
 insights, jumps, tangents or lucky guesses, and pass@k with and without lucky guesses.
 
-Every rate is a share of traces with a 95% percentile-bootstrap interval over *problems*
-(traces of one problem are correlated), split by the trace's own correctness. Rates depend
+Every rate is a share of traces with a 95% interval that respects the clustering of traces in
+problems (Clopper-Pearson on the effective sample size, ``stats.cluster_clopper_pearson``;
+never a point, even at 0 or 1), split by the trace's own correctness. Rates depend
 on N and on the cut grid (a finer grid and more samples find more events), so each row
 records both, and the report compares with the paper only where they match.
 """
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import Resolution
-from .stats import bootstrap_ratio
+from .stats import cluster_rate
 
 RATES = ("monotone", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
 KEYS = ("model", "dataset", "trace_source", "traces")
@@ -56,18 +57,17 @@ def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, st
     })
 
 
-def _rate(flags: pd.DataFrame, subset: pd.Series, column: str, problems: pd.Index, seed: int,
-          n_boot: int) -> tuple[float, float, float]:
+def _rate(flags: pd.DataFrame, subset: pd.Series, column: str, problems: pd.Index) -> tuple[float, float, float]:
     chosen = flags[subset]
     num = chosen.groupby("problem_id")[column].sum().reindex(problems, fill_value=0)
     den = chosen.groupby("problem_id").size().reindex(problems, fill_value=0)
-    return bootstrap_ratio(num.to_numpy(float), den.to_numpy(float), seed=seed, n_boot=n_boot)
+    return cluster_rate(num.to_numpy(float), den.to_numpy(float))
 
 
-def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) -> dict[str, float]:
+def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
     """Mean over problems of unbiased pass@k, and the same with lucky-guess traces counted as
     failures (a correct answer without supporting reasoning is not a solve); NaN where no
-    problem has k traces."""
+    problem has k traces. The interval treats each problem's pass@k as one unit in [0, 1]."""
     out: dict[str, float] = {}
     per = flags.groupby("problem_id").agg(n=("trace_correct", "size"), c=("trace_correct", "sum"),
                                           lucky=("lucky_guess", "sum"))
@@ -77,7 +77,7 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) 
             values = np.array([pass_at_k(int(n), int(c), k) for n, c in zip(usable["n"], correct)])
             name = f"pass_at_{k}{suffix}"
             if len(values):
-                est, lo, hi = bootstrap_ratio(values, seed=seed, n_boot=n_boot)
+                est, lo, hi = cluster_rate(values)
             else:
                 est = lo = hi = float("nan")
             out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = est, lo, hi
@@ -86,8 +86,7 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) 
 
 
 def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution, *, model: str,
-              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int], seed: int,
-              n_boot: int = 2000) -> list[dict[str, Any]]:
+              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int], seed: int) -> list[dict[str, Any]]:
     """The rows of one run: all traces, correct traces, incorrect traces."""
     flags = trace_flags(traces, events, resolution.labels)
     problems = pd.Index(sorted(flags["problem_id"].unique()))
@@ -102,7 +101,7 @@ def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution
             if rate in ("insight", "jump") and not labelled:
                 est = lo = hi = float("nan")
             else:
-                est, lo, hi = _rate(flags, subset, rate, problems, seed, n_boot)
+                est, lo, hi = _rate(flags, subset, rate, problems)
             row[f"{rate}_rate"], row[f"{rate}_rate_ci_low"], row[f"{rate}_rate_ci_high"] = est, lo, hi
         row["guess_evaluable_rate"] = float(flags.loc[subset, "guess_evaluable"].mean()) if subset.any() else np.nan
         row.update(label_source=resolution.source, kappa=resolution.kappa, n_human_labels=resolution.n_human,
@@ -110,7 +109,7 @@ def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution
                    n_spikes=int(events.loc[events["kind"] == "spike"].merge(
                        flags.loc[subset, ["problem_id", "trace_id"]]).shape[0]))
         if name == "all":
-            row.update(pass_at_k_table(flags, ks, seed, n_boot))
+            row.update(pass_at_k_table(flags, ks))
         row.update(protocol)
         rows.append(row)
     return rows
