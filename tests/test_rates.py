@@ -34,12 +34,13 @@ def _run(n=60, per=3, seed=0):
 def test_rates_are_shares_of_traces_split_by_correctness_with_problem_bootstrap():
     _, events, traces = _run()
     rows = rate_rows(traces, events, NONE, model="m", dataset="d", trace_source="sampled",
-                     protocol={"n_samples": 64, "cut_grid": "g", "n_grid_cuts": 11}, ks=[1, 3], seed=0)
+                     protocol={"n_samples": 64, "cut_grid": "g", "n_grid_cuts": 11}, ks=[1, 3])
     table = pd.DataFrame(rows).set_index("traces")
     assert list(table.index) == ["all", "correct", "incorrect"]
     assert table.loc["all", "n_traces"] == 60 and table.loc["all", "n_problems"] == 20
     assert table.loc["correct", "n_traces"] + table.loc["incorrect", "n_traces"] == 60
     assert table.loc["all", "monotone_rate"] == pytest.approx(traces["monotone"].mean())
+    assert table.loc["all", "no_significant_drop_rate"] == pytest.approx(traces["no_significant_drop"].mean())
     assert table.loc["all", "spike_rate"] == pytest.approx((traces["n_spikes"] > 0).mean())
     correct = traces[traces["trace_correct"]]
     assert table.loc["correct", "lucky_guess_rate"] == pytest.approx(correct["lucky_guess"].mean())
@@ -63,7 +64,7 @@ def test_insight_and_jump_rates_come_from_the_labels():
     spikes = events[events["kind"] == "spike"]["event_id"].tolist()
     labels = {e: ("insight" if i % 2 == 0 else "jump") for i, e in enumerate(spikes)}
     rows = rate_rows(traces, events, Resolution(labels, "human", float("nan"), len(labels), 0, 0), model="m",
-                     dataset="d", trace_source="sampled", protocol={}, ks=[1], seed=0)
+                     dataset="d", trace_source="sampled", protocol={}, ks=[1])
     all_row = rows[0]
     keys = events[events["event_id"].isin([e for e, lab in labels.items() if lab == "insight"])][["problem_id", "trace_id"]]
     assert all_row["insight_rate"] == pytest.approx(len(keys.drop_duplicates()) / len(traces))
@@ -81,7 +82,8 @@ def test_cut_grid_labels():
 def test_the_rates_job_uses_human_labels_and_rejects_labels_of_another_run(tmp_path):
     from cot_potential.rates import dynamics_table_job
 
-    _, events, traces = _run(seed=2)
+    pot, events, traces = _run(seed=2)
+    pot.to_parquet(tmp_path / "potentials.parquet")
     traces.to_parquet(tmp_path / "traces.parquet")
     events.to_parquet(tmp_path / "events.parquet")
     spikes = events.loc[events["kind"] == "spike", "event_id"]
@@ -91,14 +93,26 @@ def test_the_rates_job_uses_human_labels_and_rejects_labels_of_another_run(tmp_p
     out = tmp_path / "dynamics.csv"
     kwargs = dict(judge_paths={}, settings={"pass_at_k": [1, 3]}, prefixes={"mode": "fraction", "fractions": [0, 0.5, 1]},
                   seed=0, config={})
-    dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")], str(out),
+    dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")],
+                       [str(tmp_path / "potentials.parquet")], str(out),
                        human_labels={"m/d": str(labels)}, **kwargs)
     table = pd.read_csv(out).set_index("traces")
     assert (table["label_source"] == "human").all()
     assert table.loc["all", "insight_rate"] == pytest.approx(table.loc["all", "spike_rate"])
     assert table.loc["all", "jump_rate"] == 0 and table.loc["all", "n_human_labels"] == len(spikes)
     assert (tmp_path / "dynamics.provenance.json").is_file()
+    # descriptive monotone at every tolerance, each beside its null from this run's curves
+    assert table.loc["all", "monotone_rate_tol10"] == pytest.approx(table.loc["all", "monotone_rate"])
+    for suffix in ("tol00", "tol05", "tol10", "tol20"):
+        for traces_ in ("all", "correct", "incorrect"):
+            null = table.loc[traces_, [f"non_monotone_null_{suffix}{end}" for end in ("_low", "", "_high")]]
+            assert null.is_monotonic_increasing and null.between(0, 1).all()
+    rates = table.loc["all", ["monotone_rate_tol00", "monotone_rate_tol05", "monotone_rate_tol10", "monotone_rate_tol20"]]
+    assert rates.is_monotonic_increasing
+    nulls = table.loc["all", ["non_monotone_null_tol00", "non_monotone_null_tol20"]]
+    assert nulls.iloc[0] >= nulls.iloc[1] and table.loc["all", "monotone_null_replicates"] == 200
     pd.DataFrame({"event_id": ["other/0/spike/3"], "label": ["jump"]}).to_csv(labels, index=False)
     with pytest.raises(ValueError, match="not events of this run"):
-        dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")], str(out),
+        dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")],
+                       [str(tmp_path / "potentials.parquet")], str(out),
                            human_labels={"m/d": str(labels)}, **kwargs)

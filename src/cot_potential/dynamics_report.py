@@ -157,6 +157,13 @@ def gallery(run_key: str, potentials: pd.DataFrame, events: pd.DataFrame, texts:
     return items
 
 
+def monotone_tolerances(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """The tolerances the rates table reports the monotone rate at (``monotone_rate_tolXX``)."""
+    suffixes = sorted({c.removeprefix("monotone_rate_") for c in rates.columns
+                       if c.startswith("monotone_rate_tol") and not c.endswith(("_ci_low", "_ci_high"))})
+    return [{"suffix": s, "tolerance": int(s.removeprefix("tol")) / 100} for s in suffixes]
+
+
 def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: str | None, power_figure: str | None,
                      optimized_path: str | None, out_dir: Path, max_curves: int) -> dict[str, Any]:
     """Everything ``dynamics.html.j2`` shows. ``runs``: per curve run its labels and the paths
@@ -190,6 +197,7 @@ def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: st
         "sections": sections, "paper": PAPER, "comparison": paper_comparison(rates),
         "power": power, "power_figure": rel(power_figure) if power_figure else None,
         "optimized": optimized, "pass_columns": pass_columns,
+        "monotone_tolerances": monotone_tolerances(rates),
         "power_ns": sorted({int(r["n_samples"]) for r in power}),
         "power_sizes": sorted({float(r["size"]) for r in power}),
         "isnan": lambda x: x is None or (isinstance(x, float) and math.isnan(x)),

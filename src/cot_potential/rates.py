@@ -1,6 +1,12 @@
 """The rates table ``results/tables/dynamics.csv``: how often traces are monotone, have spikes,
 insights, jumps, tangents or lucky guesses, and pass@k with and without lucky guesses.
 
+Monotone is descriptive (``monotone.py``): the rate at ``dynamics.monotone_tolerance`` and at
+each of ``dynamics.monotone_tolerances``, each beside its null for this run (the share of
+curves called non-monotone when every curve's truth is its own isotonic fit), so a reader
+sees how much of "non-monotone" sampling noise alone makes. ``no_significant_drop`` is the
+test-based notion (no significant drop of any size).
+
 Every rate is a share of traces with a 95% interval that respects the clustering of traces in
 problems (Clopper-Pearson on the effective sample size, ``stats.cluster_clopper_pearson``;
 never a point, even at 0 or 1), split by the trace's own correctness. Rates depend
@@ -10,18 +16,21 @@ records both, and the report compares with the paper only where they match.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .labels import Resolution
+from .monotone import grid_counts, null_share, null_shortfalls, tolerance_suffix
 from .stats import cluster_rate
 
-RATES = ("monotone", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
+RATES = ("monotone", "no_significant_drop", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
 KEYS = ("model", "dataset", "trace_source", "traces")
 PROTOCOL = ("n_samples", "cut_grid", "n_grid_cuts", "alpha", "correction", "test", "window",
-            "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max")
+            "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max",
+            "monotone_tolerance", "monotone_null_replicates")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -47,6 +56,8 @@ def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, st
         "problem_id": traces["problem_id"], "trace_id": traces["trace_id"],
         "trace_correct": traces["trace_correct"].astype(bool),
         "monotone": traces["monotone"].astype(bool),
+        "no_significant_drop": traces["no_significant_drop"].astype(bool),
+        "max_shortfall": traces["max_shortfall"].astype(float),
         "spike": traces["n_spikes"] > 0,
         "insight": has(spikes[spikes["label"] == "insight"]),
         "jump": has(spikes[spikes["label"] == "jump"]),
@@ -62,6 +73,22 @@ def _rate(flags: pd.DataFrame, subset: pd.Series, column: str, problems: pd.Inde
     num = chosen.groupby("problem_id")[column].sum().reindex(problems, fill_value=0)
     den = chosen.groupby("problem_id").size().reindex(problems, fill_value=0)
     return cluster_rate(num.to_numpy(float), den.to_numpy(float))
+
+
+def monotone_columns(flags: pd.DataFrame, subset: pd.Series, problems: pd.Index, tolerances: tuple[float, ...],
+                     null: np.ndarray | None) -> dict[str, float]:
+    """Per tolerance: the monotone rate (+CI) and the share called non-monotone under the
+    run's null (+ the central 95% of its replicates); ``null`` is (replicates, traces) in the
+    order of ``flags``, or None (no null: NaN)."""
+    out: dict[str, float] = {}
+    for tolerance in tolerances:
+        name = f"monotone_rate_{tolerance_suffix(tolerance)}"
+        marked = flags.assign(**{name: flags["max_shortfall"] <= tolerance + 1e-12})
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = _rate(marked, subset, name, problems)
+        null_name = f"non_monotone_null_{tolerance_suffix(tolerance)}"
+        shares = null_share(null, tolerance, subset.to_numpy()) if null is not None else (np.nan,) * 3
+        out[null_name], out[f"{null_name}_low"], out[f"{null_name}_high"] = shares
+    return out
 
 
 def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
@@ -86,8 +113,10 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
 
 
 def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution, *, model: str,
-              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int], seed: int) -> list[dict[str, Any]]:
-    """The rows of one run: all traces, correct traces, incorrect traces."""
+              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int],
+              tolerances: tuple[float, ...] = (), null: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """The rows of one run: all traces, correct traces, incorrect traces. ``null``: the
+    monotone null's shortfalls, (replicates, traces) in the order of ``traces``."""
     flags = trace_flags(traces, events, resolution.labels)
     problems = pd.Index(sorted(flags["problem_id"].unique()))
     labelled = resolution.source in ("human", "judge", "no_spikes")
@@ -103,6 +132,7 @@ def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution
             else:
                 est, lo, hi = _rate(flags, subset, rate, problems)
             row[f"{rate}_rate"], row[f"{rate}_rate_ci_low"], row[f"{rate}_rate_ci_high"] = est, lo, hi
+        row.update(monotone_columns(flags, subset, problems, tuple(tolerances), null))
         row["guess_evaluable_rate"] = float(flags.loc[subset, "guess_evaluable"].mean()) if subset.any() else np.nan
         row.update(label_source=resolution.source, kappa=resolution.kappa, n_human_labels=resolution.n_human,
                    n_judge_labels=resolution.n_judge, n_label_overlap=resolution.n_overlap,
@@ -129,38 +159,57 @@ def cut_grid_label(prefixes: dict[str, Any]) -> str:
     return f"boundary:{prefixes.get('max_cuts')}"
 
 
-def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event_paths: list[str],
-                       out: str, *, human_labels: dict[str, str], judge_paths: dict[str, str],
-                       settings: dict[str, Any], prefixes: dict[str, Any], seed: int,
-                       config: dict[str, Any]) -> None:
-    """Rule dynamics_table: the rates of every run (a dict of labels: model, dataset, trace_source,
-    key) from its per-trace and events tables; ``human_labels`` and ``judge_paths`` map a run's
-    key to its label files."""
+def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials_path: str, *,
+             human_labels: dict[str, str], judge_paths: dict[str, str], settings: dict[str, Any],
+             prefixes: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One run's inputs to ``rate_rows``: its traces, events, label resolution, protocol and the
+    monotone null (seeded by the run's key, so adding a run changes no other run's null)."""
     from .dynamics import DynamicsSettings
     from .labels import read_labels, resolve_labels
+    from .tables import read_table
+
+    dyn = DynamicsSettings.from_config(settings)
+    traces, events = read_table(traces_path), read_table(events_path)
+    human = read_labels(human_labels[run["key"]]) if run["key"] in human_labels else None
+    judge = read_table(judge_paths[run["key"]]) if run["key"] in judge_paths else None
+    spike_ids = events.loc[events["kind"] == "spike", "event_id"].tolist()
+    unknown = sorted(set(human["event_id"]) - set(events["event_id"])) if human is not None else []
+    if unknown:
+        raise ValueError(f"human labels for {run['key']}: {len(unknown)} event ids are not events of this run, "
+                         f"e.g. {unknown[:3]} (were the labels made for another run?)")
+    resolution = resolve_labels(spike_ids, human, judge, min_kappa=settings.get("min_kappa", 0.6),
+                                min_overlap=settings.get("min_overlap", 20))
+    protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
+                "cut_grid": cut_grid_label(prefixes),
+                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
+                **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
+    curves = grid_counts(read_table(potentials_path), zip(traces["problem_id"], traces["trace_id"]))
+    null = null_shortfalls(curves, replicates=dyn.monotone_null_replicates,
+                           seed=zlib.crc32(f"{seed}/{run['key']}".encode()))
+    return {"run": run, "traces": traces, "events": events, "resolution": resolution, "protocol": protocol,
+            "null": null, "tolerances": dyn.monotone_tolerances}
+
+
+def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event_paths: list[str],
+                       potential_paths: list[str], out: str, *, human_labels: dict[str, str],
+                       judge_paths: dict[str, str], settings: dict[str, Any], prefixes: dict[str, Any],
+                       seed: int, config: dict[str, Any]) -> None:
+    """Rule dynamics_table: the rates of every run (a dict of labels: model, dataset, trace_source,
+    key) from its per-trace, events and potentials tables; ``human_labels`` and ``judge_paths``
+    map a run's key to its label files."""
+    from .dynamics import DynamicsSettings
     from .provenance import provenance
-    from .tables import read_table, write_table
+    from .tables import write_table
 
     dyn = DynamicsSettings.from_config(settings)
     rows = []
-    for run, traces_path, events_path in zip(runs, trace_paths, event_paths):
-        traces, events = read_table(traces_path), read_table(events_path)
-        human = read_labels(human_labels[run["key"]]) if run["key"] in human_labels else None
-        judge = read_table(judge_paths[run["key"]]) if run["key"] in judge_paths else None
-        spike_ids = events.loc[events["kind"] == "spike", "event_id"].tolist()
-        unknown = sorted(set(human["event_id"]) - set(events["event_id"])) if human is not None else []
-        if unknown:
-            raise ValueError(f"human labels for {run['key']}: {len(unknown)} event ids are not events of this run, "
-                             f"e.g. {unknown[:3]} (were the labels made for another run?)")
-        resolution = resolve_labels(spike_ids, human, judge, min_kappa=settings.get("min_kappa", 0.6),
-                                    min_overlap=settings.get("min_overlap", 20))
-        protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
-                    "cut_grid": cut_grid_label(prefixes),
-                    "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
-                    **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
-        rows.extend(rate_rows(traces, events, resolution, model=run["model"], dataset=run["dataset"],
-                              trace_source=run["trace_source"], protocol=protocol,
-                              ks=list(settings.get("pass_at_k", [1])), seed=seed))
+    for run, paths in zip(runs, zip(trace_paths, event_paths, potential_paths)):
+        loaded = load_run(run, *paths, human_labels=human_labels, judge_paths=judge_paths, settings=settings,
+                          prefixes=prefixes, seed=seed)
+        rows.extend(rate_rows(loaded["traces"], loaded["events"], loaded["resolution"], model=run["model"],
+                              dataset=run["dataset"], trace_source=run["trace_source"],
+                              protocol=loaded["protocol"], ks=list(settings.get("pass_at_k", [1])),
+                              tolerances=loaded["tolerances"], null=loaded["null"]))
     table = pd.DataFrame(rows)
     write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
-                                       inputs=[*trace_paths, *event_paths]))
+                                       inputs=[*trace_paths, *event_paths, *potential_paths]))
