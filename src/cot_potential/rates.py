@@ -17,6 +17,7 @@ records both, and the report compares with the paper only where they match.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ from .monotone import grid_counts, null_share, null_shortfalls, tolerance_suffix
 from .stats import cluster_rate
 
 RATES = ("monotone", "no_significant_drop", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
-KEYS = ("model", "dataset", "trace_source", "traces")
+KEYS = ("model", "dataset", "scope", "level", "trace_source", "traces")
+LABELLED = ("human", "judge", "no_spikes", "mixed")  # label sources whose insight/jump split counts
 PROTOCOL = ("n_samples", "cut_grid", "n_grid_cuts", "alpha", "correction", "test", "window",
             "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max",
             "monotone_tolerance", "monotone_null_replicates")
@@ -114,16 +116,19 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
 
 def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution, *, model: str,
               dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int],
-              tolerances: tuple[float, ...] = (), null: np.ndarray | None = None) -> list[dict[str, Any]]:
-    """The rows of one run: all traces, correct traces, incorrect traces. ``null``: the
-    monotone null's shortfalls, (replicates, traces) in the order of ``traces``."""
+              tolerances: tuple[float, ...] = (), null: np.ndarray | None = None, scope: str = "dataset",
+              level: str = "") -> list[dict[str, Any]]:
+    """The rows of one run (or of a model pooled over its datasets, ``scope="pooled"``, or of
+    one difficulty level, ``scope="level"``): all traces, correct traces, incorrect traces.
+    ``null``: the monotone null's shortfalls, (replicates, traces) in the order of ``traces``."""
     flags = trace_flags(traces, events, resolution.labels)
     problems = pd.Index(sorted(flags["problem_id"].unique()))
-    labelled = resolution.source in ("human", "judge", "no_spikes")
+    labelled = resolution.source in LABELLED
     rows = []
     for name, subset in (("all", flags["trace_correct"] | True), ("correct", flags["trace_correct"]),
                          ("incorrect", ~flags["trace_correct"])):
-        row: dict[str, Any] = {"model": model, "dataset": dataset, "trace_source": trace_source, "traces": name,
+        row: dict[str, Any] = {"model": model, "dataset": dataset, "scope": scope, "level": level,
+                               "trace_source": trace_source, "traces": name,
                                "n_traces": int(subset.sum()),
                                "n_problems": int(flags.loc[subset, "problem_id"].nunique())}
         for rate in RATES:
@@ -190,26 +195,84 @@ def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials
             "null": null, "tolerances": dyn.monotone_tolerances}
 
 
+def pool_resolutions(resolutions: list[Resolution], prefixes: list[str]) -> Resolution:
+    """The labels of several runs as one (event ids prefixed like their runs' problems): one
+    shared source stays; different sources that all split insight/jump are ``mixed``, else
+    ``none``. κ is a per-run agreement: pooled it is not defined (NaN)."""
+    labels = {f"{prefix}/{event}": label for r, prefix in zip(resolutions, prefixes) for event, label in r.labels.items()}
+    sources = {r.source for r in resolutions}
+    source = sources.pop() if len(sources) == 1 else ("mixed" if sources <= set(LABELLED) else "none")
+    return replace(resolutions[0], labels=labels if source in LABELLED else {}, source=source,
+                   kappa=resolutions[0].kappa if len(resolutions) == 1 else float("nan"),
+                   n_human=sum(r.n_human for r in resolutions), n_judge=sum(r.n_judge for r in resolutions),
+                   n_overlap=sum(r.n_overlap for r in resolutions))
+
+
+def pooled_run(loaded: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one model as one: every trace weighs the same, problems stay the
+    clusters (their ids prefixed by the dataset, so two datasets never share a problem)."""
+    prefixes = [one["run"]["dataset"] for one in loaded]
+
+    def prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        out = table.assign(problem_id=prefix + "/" + table["problem_id"].astype(str))
+        return out.assign(event_id=prefix + "/" + out["event_id"].astype(str)) if "event_id" in out else out
+
+    traces = pd.concat([prefixed(one["traces"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
+    events = pd.concat([prefixed(one["events"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
+    protocol = {**loaded[0]["protocol"],
+                "n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
+                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0}
+    run = {**loaded[0]["run"], "dataset": "+".join(prefixes)}
+    return {**loaded[0], "run": run, "traces": traces, "events": events, "protocol": protocol,
+            "resolution": pool_resolutions([one["resolution"] for one in loaded], prefixes),
+            "null": np.concatenate([one["null"] for one in loaded], axis=1)}
+
+
+def level_runs(one: dict[str, Any], levels: pd.Series) -> list[tuple[str, dict[str, Any]]]:
+    """One run split by its problems' difficulty level (``levels``: problem_id -> level)."""
+    out = []
+    level_of = one["traces"]["problem_id"].map(levels)
+    for level in sorted(level_of.dropna().unique(), key=str):
+        chosen = (level_of == level).to_numpy()
+        traces = one["traces"][chosen].reset_index(drop=True)
+        events = one["events"][one["events"]["problem_id"].isin(set(traces["problem_id"]))]
+        out.append((str(level), {**one, "traces": traces, "events": events, "null": one["null"][:, chosen]}))
+    return out
+
+
 def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event_paths: list[str],
-                       potential_paths: list[str], out: str, *, human_labels: dict[str, str],
-                       judge_paths: dict[str, str], settings: dict[str, Any], prefixes: dict[str, Any],
-                       seed: int, config: dict[str, Any]) -> None:
+                       potential_paths: list[str], problem_paths: list[str], out: str, *,
+                       human_labels: dict[str, str], judge_paths: dict[str, str], settings: dict[str, Any],
+                       prefixes: dict[str, Any], seed: int, config: dict[str, Any]) -> None:
     """Rule dynamics_table: the rates of every run (a dict of labels: model, dataset, trace_source,
-    key) from its per-trace, events and potentials tables; ``human_labels`` and ``judge_paths``
-    map a run's key to its label files."""
+    key) from its per-trace, events and potentials tables, then of every model pooled over its
+    datasets, then by difficulty level where a run's problems table has a ``level`` column;
+    ``human_labels`` and ``judge_paths`` map a run's key to its label files."""
     from .dynamics import DynamicsSettings
     from .provenance import provenance
-    from .tables import write_table
+    from .tables import read_table, write_table
 
     dyn = DynamicsSettings.from_config(settings)
-    rows = []
-    for run, paths in zip(runs, zip(trace_paths, event_paths, potential_paths)):
-        loaded = load_run(run, *paths, human_labels=human_labels, judge_paths=judge_paths, settings=settings,
-                          prefixes=prefixes, seed=seed)
-        rows.extend(rate_rows(loaded["traces"], loaded["events"], loaded["resolution"], model=run["model"],
-                              dataset=run["dataset"], trace_source=run["trace_source"],
-                              protocol=loaded["protocol"], ks=list(settings.get("pass_at_k", [1])),
-                              tolerances=loaded["tolerances"], null=loaded["null"]))
-    table = pd.DataFrame(rows)
-    write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
-                                       inputs=[*trace_paths, *event_paths, *potential_paths]))
+    ks = list(settings.get("pass_at_k", [1]))
+    loaded = [load_run(run, *paths, human_labels=human_labels, judge_paths=judge_paths, settings=settings,
+                       prefixes=prefixes, seed=seed)
+              for run, paths in zip(runs, zip(trace_paths, event_paths, potential_paths))]
+
+    def rows_of(one: dict[str, Any], **where: str) -> list[dict[str, Any]]:
+        run = one["run"]
+        return rate_rows(one["traces"], one["events"], one["resolution"], model=run["model"], dataset=run["dataset"],
+                         trace_source=run["trace_source"], protocol=one["protocol"], ks=ks,
+                         tolerances=one["tolerances"], null=one["null"], **where)
+
+    rows = [row for one in loaded for row in rows_of(one)]
+    by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for one in loaded:
+        by_model.setdefault((one["run"]["model"], one["run"]["trace_source"]), []).append(one)
+    rows += [row for group in by_model.values() for row in rows_of(pooled_run(group), scope="pooled")]
+    for one, problems_path in zip(loaded, problem_paths):
+        problems = read_table(problems_path)
+        if "level" in problems:
+            levels = problems.set_index("problem_id")["level"]
+            rows += [row for level, part in level_runs(one, levels) for row in rows_of(part, scope="level", level=level)]
+    write_table(pd.DataFrame(rows), out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
+                                                    inputs=[*trace_paths, *event_paths, *potential_paths]))

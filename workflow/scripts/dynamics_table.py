@@ -6,7 +6,7 @@ from cot_potential.rates import dynamics_table_job
 
 def main(smk):
     dynamics_table_job(smk.params.runs, list(smk.input.traces), list(smk.input.events), list(smk.input.potentials),
-                       smk.output[0],
+                       list(smk.input.problems), smk.output[0],
                        human_labels=smk.params.human_labels, judge_paths=smk.params.judge_labels,
                        settings=smk.params.settings, prefixes=smk.params.prefixes, seed=smk.params.seed,
                        config=smk.config)
