@@ -232,7 +232,7 @@ def level_runs(one: dict[str, Any], levels: pd.Series) -> list[tuple[str, dict[s
     """One run split by its problems' difficulty level (``levels``: problem_id -> level)."""
     out = []
     level_of = one["traces"]["problem_id"].map(levels)
-    for level in sorted(level_of.dropna().unique(), key=str):
+    for level in sorted(level_of.dropna().unique()):
         chosen = (level_of == level).to_numpy()
         traces = one["traces"][chosen].reset_index(drop=True)
         events = one["events"][one["events"]["problem_id"].isin(set(traces["problem_id"]))]
@@ -275,4 +275,5 @@ def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event
             levels = problems.set_index("problem_id")["level"]
             rows += [row for level, part in level_runs(one, levels) for row in rows_of(part, scope="level", level=level)]
     write_table(pd.DataFrame(rows), out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
-                                                    inputs=[*trace_paths, *event_paths, *potential_paths]))
+                                                    inputs=[*trace_paths, *event_paths, *potential_paths,
+                                                            *problem_paths]))
