@@ -99,10 +99,10 @@ def test_a_drop_that_stays_is_an_unrecovered_tangent_and_a_rise_past_it_is_a_spi
     assert sorted(events["kind"]) == ["spike", "tangent"]
 
 
-def test_a_small_significant_drop_breaks_monotonicity_without_a_tangent():
+def test_a_small_significant_drop_is_a_significant_drop_without_a_tangent():
     pot = curve([120, 121, 122, 96, 95, 96], n=128)  # -0.2 is below delta_down = 0.3
     events, traces = detect_events(pot, DynamicsSettings(tangent_min_drop=0.3))
-    assert events.empty and not traces.iloc[0].monotone
+    assert events.empty and not traces.iloc[0].no_significant_drop and not traces.iloc[0].monotone
 
 
 def test_lucky_guess_needs_a_correct_trace_a_hard_problem_and_low_potential_before_the_answer():

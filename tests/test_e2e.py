@@ -247,7 +247,7 @@ def test_events_and_the_rates_table_have_real_values(tiny_run):
         assert ev.span_text == texts[(ev.problem_id, ev.trace_id)][ev.char_start:ev.char_end]
         assert 0 <= ev.p_value <= 0.05 or ev.kind == "lucky_guess"
     rates = pd.read_csv(tiny_run / "results/tables/dynamics.csv")
-    base = rates[rates["trace_source"] == "sampled"].set_index("traces")
+    base = rates[(rates["trace_source"] == "sampled") & (rates["scope"] == "dataset")].set_index("traces")
     assert list(base.index) == ["all", "correct", "incorrect"]
     assert base.loc["all", "n_traces"] == 3 and base.loc["all", "monotone_rate"] == dynamics["monotone"].mean()
     assert base["monotone_rate"].dropna().between(0, 1).all()
@@ -256,6 +256,9 @@ def test_events_and_the_rates_table_have_real_values(tiny_run):
     else:  # nothing to split: no insights and no jumps, whatever the labels
         assert (base["label_source"] == "no_spikes").all() and (base["insight_rate"] == 0).all()
     assert base.loc["all", "n_samples"] == 4 and base.loc["all", "cut_grid"] == "fraction:0-1/0.25 (5)"
+    assert base.loc["all", "non_monotone_null_tol10"] <= base.loc["all", "non_monotone_null_tol10_high"]
+    pooled = rates[(rates["trace_source"] == "sampled") & (rates["scope"] == "pooled")].set_index("traces")
+    assert pooled.loc["all", "n_traces"] == 3 and pooled.loc["all", "dataset"] == DATASET  # one dataset
     assert 0 <= base.loc["all", "pass_at_1"] <= 1
     annotations = pd.read_csv(tiny_run / "results/annotations" / MODEL / f"{DATASET}.csv")
     assert len(annotations) == (events["kind"] == "spike").sum()
@@ -278,7 +281,7 @@ def test_optimized_traces_are_built_from_the_best_candidates_and_re_estimated(ti
     comparison = pd.read_csv(tiny_run / "results/tables/optimized.csv")
     assert list(comparison["method"]) == ["ordinary", "optimized", "best_of_n"]
     rates = pd.read_csv(tiny_run / "results/tables/dynamics.csv")
-    assert (rates["trace_source"] == "optimized").sum() == 3
+    assert ((rates["trace_source"] == "optimized") & (rates["scope"] == "dataset")).sum() == 3
 
 
 def test_report_shows_the_dynamics_section(tiny_run):
@@ -290,4 +293,5 @@ def test_report_shows_the_dynamics_section(tiny_run):
         assert (figures / name).stat().st_size > 1000
         assert f"dynamics/{MODEL}/{DATASET}/{name}" in html
     assert (tiny_run / "results/report/dynamics/power.png").stat().st_size > 1000
-    assert "Potential-optimized CoT" in html
+    assert "Potential-optimized CoT" in html and "Monotone curves and sampling noise" in html
+    assert f"{DATASET} (pooled)" in html

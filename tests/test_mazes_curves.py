@@ -44,7 +44,9 @@ def test_shapes_and_comparison_from_the_dynamics_detector():
 def test_a_large_change_on_few_samples_is_neither_a_spike_nor_a_drop():
     _, traces = detect_events(curve([2, 0, 2], n=2), DynamicsSettings())
     shape = curve_shapes(traces).iloc[0]
-    assert shape["monotone"] and shape["n_spikes"] == 0  # 1.0 -> 0.0 on two samples: p = 1/6
+    # 1.0 -> 0.0 on two samples: p = 1/6, no significant drop; described, the curve does fall
+    assert traces.iloc[0]["no_significant_drop"] and shape["n_spikes"] == 0 and shape["n_tangents"] == 0
+    assert not shape["monotone"]
 
 
 def test_a_summary_without_the_compared_columns_is_refused():

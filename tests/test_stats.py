@@ -1,7 +1,7 @@
 import numpy as np
 from scipy import stats
 
-from cot_potential.stats import clopper_pearson
+from cot_potential.stats import clopper_pearson, cluster_clopper_pearson, cluster_rate
 
 
 def test_clopper_pearson_known_values():
@@ -39,3 +39,65 @@ def test_exact_mcnemar_counts_only_the_discordant_pairs():
     assert mcnemar_exact(before + [1] * 50, after + [1] * 50) == mcnemar_exact(before, after)
     assert mcnemar_exact([1, 0], [1, 0]) == 1.0
     assert abs(mcnemar_exact([1] * 3 + [0] * 3, [0] * 3 + [1] * 3) - 1.0) < 1e-12
+
+
+def _clustered_draws(rate, correlation, n_traces, per_problem, replicates, rng):
+    """Counts of ``replicates`` tables of traces clustered in problems: per problem a
+    Beta-distributed own rate (mean ``rate``, intra-problem correlation ``correlation``) and
+    binomial traces; ``per_problem`` an int or a (low, high) range drawn per problem."""
+    if isinstance(per_problem, int):
+        sizes = np.full((replicates, n_traces // per_problem), per_problem)
+    else:
+        draws = rng.integers(per_problem[0], per_problem[1] + 1, size=(replicates, n_traces))
+        end = np.cumsum(draws, axis=1)
+        sizes = np.clip(n_traces - (end - draws), 0, draws)  # the last problem takes what is left
+    if correlation == 0:
+        own = np.full(sizes.shape, rate)
+    else:
+        spread = 1 / correlation - 1
+        own = rng.beta(rate * spread, (1 - rate) * spread, size=sizes.shape)
+    return rng.binomial(sizes, own), sizes
+
+
+def test_cluster_interval_covers_clustered_rates_in_every_cell():
+    """>= 0.94 coverage by simulation in every cell: 1-4 traces per problem, 12-60 traces,
+    rates near 0, 1/2 and near 1, traces of a problem independent or correlated (0.5)."""
+    rng = np.random.default_rng(19)
+    replicates = 2000
+    worst = []
+    for rate in (0.02, 0.05, 0.5, 0.95):
+        for correlation in (0.0, 0.5):
+            for n_traces in (12, 24, 60):
+                for per_problem in (1, 2, 4, (1, 4)):
+                    y, m = _clustered_draws(rate, correlation, n_traces, per_problem, replicates, rng)
+                    _, low, high = cluster_clopper_pearson(y, m)
+                    assert (low < high).all()  # never a point
+                    coverage = np.mean((low <= rate) & (rate <= high))
+                    worst.append((coverage, rate, correlation, n_traces, per_problem))
+    assert min(worst)[0] >= 0.94, sorted(worst)[:5]
+
+
+def test_cluster_interval_at_the_ends_is_no_point_and_no_narrower_than_one_per_problem():
+    for per in (1, 3):
+        for observed in (0, 1):
+            n_problems = 8
+            sizes = np.full(n_problems, per)
+            rate, low, high = cluster_rate(observed * sizes, sizes)
+            assert rate == observed and low < high
+            cp_low, cp_high = clopper_pearson(observed * n_problems, n_problems)
+            assert high >= cp_high - 1e-12 and low <= cp_low + 1e-12
+    # one trace per problem: independent traces, the interval is Clopper-Pearson itself
+    y = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0])
+    rate, low, high = cluster_rate(y, np.ones_like(y))
+    cp_low, cp_high = clopper_pearson(5, 12)
+    assert rate == 5 / 12 and np.isclose(low, cp_low) and np.isclose(high, cp_high)
+    assert np.isnan(cluster_rate([0, 0], [0, 0])[0])  # no problem present
+
+
+def test_correlated_traces_widen_the_interval():
+    """The same 12 of 40 traces: spread over problems vs. concentrated in 3 problems."""
+    sizes = np.full(10, 4)
+    spread = cluster_rate(np.array([2, 1, 1, 2, 1, 1, 1, 1, 1, 1]), sizes)
+    clustered = cluster_rate(np.array([4, 4, 4, 0, 0, 0, 0, 0, 0, 0]), sizes)
+    assert spread[0] == clustered[0] == 0.3
+    assert clustered[2] - clustered[1] > spread[2] - spread[1]

@@ -14,7 +14,10 @@ family-wise error per curve stays <= ``alpha`` under any dependence) or Benjamin
   regains at least ``recovery_share`` of the drop;
 - **recovery**: a significant rise that starts after a tangent and ends below the tangent's
   starting level + ``spike_min_rise``: the trace coming back, not a new insight (not a spike);
-- **monotone trace**: no significant drop anywhere (of any size);
+- **monotone trace** (descriptive, ``monotone.py``): the potential never falls more than
+  ``monotone_tolerance`` below its running maximum over the grid cuts (``max_shortfall``);
+- **no significant drop**: no significant drop anywhere, of any size (the earlier notion of
+  monotone, kept as its own column);
 - **lucky guess**: a correct trace whose problem is not easy on its own (pot(0)'s CI upper
   bound <= ``guess_start_max``) and whose potential just before the answer is first stated
   (the answer cut at offset 0) has a CI upper bound <= ``guess_pre_answer_max``.
@@ -30,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .monotone import shortfall
+
 log = logging.getLogger(__name__)
 
 CURVE = ["problem_id", "trace_id"]
@@ -42,6 +47,7 @@ TRACE_COLUMNS = (
     "problem_id", "trace_id", "trace_correct", "n_grid_cuts", "n_samples", "pot_start", "pot_end",
     "monotone", "n_spikes", "n_tangents", "n_tangents_recovered", "max_spike", "max_drop",
     "guess_evaluable", "lucky_guess", "pre_answer_potential", "pre_answer_ci_high", "n_tests",
+    "max_shortfall", "no_significant_drop",
 )
 EVENT_KINDS = ("spike", "tangent", "recovery", "lucky_guess")
 
@@ -59,6 +65,9 @@ class DynamicsSettings:
     recovery_share: float = 0.5
     guess_start_max: float = 0.5
     guess_pre_answer_max: float = 0.35  # tau
+    monotone_tolerance: float = 0.1  # a monotone curve never falls more than this below its running maximum
+    monotone_tolerances: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2)  # the rates table reports each
+    monotone_null_replicates: int = 200  # binomial redraws of every curve for the monotone null
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | None) -> DynamicsSettings:
@@ -66,6 +75,7 @@ class DynamicsSettings:
         return cls(**{k: v for k, v in (cfg or {}).items() if k in known})
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "monotone_tolerances", tuple(float(t) for t in self.monotone_tolerances))
         if self.correction not in ("holm", "bh"):
             raise ValueError(f"dynamics.correction must be holm | bh, got {self.correction!r}")
         if self.test not in ("fisher", "boschloo"):
@@ -74,6 +84,8 @@ class DynamicsSettings:
             raise ValueError(f"dynamics.alpha must lie in (0, 1), got {self.alpha}")
         if self.window < 1:
             raise ValueError(f"dynamics.window must be >= 1, got {self.window}")
+        if not all(0 <= t <= 1 for t in (self.monotone_tolerance, *self.monotone_tolerances)):
+            raise ValueError("dynamics.monotone_tolerance(s) must lie in [0, 1]")
 
 
 # --------------------------------------------------------------------------- the tests
@@ -268,12 +280,13 @@ def _curve_events(curve: _Curve, significant: list[tuple[str, int, int, float, f
         "trace_correct": correct, "n_grid_cuts": len(grid),
         "n_samples": int(np.median(curve.c["n_samples"][grid])) if len(grid) else 0,
         "pot_start": float(pot[0]) if len(pot) else np.nan, "pot_end": float(pot[-1]) if len(pot) else np.nan,
-        "monotone": not any_drop,
+        "monotone": bool(shortfall(pot) <= settings.monotone_tolerance + 1e-12),
         "n_spikes": len(spikes), "n_tangents": len(tangent_rows),
         "n_tangents_recovered": sum(bool(e["recovered"]) for e in tangent_rows),
         "max_spike": max((e["size"] for e in spikes), default=0.0),
         "max_drop": max((-e["size"] for e in tangent_rows), default=0.0),
         **guess, "n_tests": n_tests,
+        "max_shortfall": float(shortfall(pot)), "no_significant_drop": not any_drop,
     }
     return sorted(events, key=lambda e: (e["cut_start"], e["kind"])), summary
 

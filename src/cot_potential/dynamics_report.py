@@ -123,7 +123,8 @@ def paper_comparison(rates: pd.DataFrame) -> list[dict[str, Any]]:
     """Our monotone, insight and tangent rates (all traces) beside the paper's, each run marked
     comparable or not by protocol (N and cut grid)."""
     out = []
-    for row in rates[rates["traces"] == "all"].to_dict("records"):
+    by_level = rates["scope"] == "level" if "scope" in rates else False  # a level is no model's number
+    for row in rates[(rates["traces"] == "all") & ~by_level].to_dict("records"):
         reasons = []
         if int(row["n_samples"]) != PAPER["n_samples"]:
             reasons.append(f"N = {int(row['n_samples'])}, not {PAPER['n_samples']}")
@@ -157,6 +158,27 @@ def gallery(run_key: str, potentials: pd.DataFrame, events: pd.DataFrame, texts:
     return items
 
 
+def summary_rows(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of each model pooled over its datasets, then by difficulty level, with the name
+    the report shows for each."""
+    rows = []
+    for scope in ("pooled", "level"):
+        chosen = rates[rates["scope"] == scope].copy()
+        for row in chosen.to_dict("records"):
+            level = row["level"]
+            where = (f"{row['dataset']} (pooled)" if scope == "pooled"
+                     else f"{row['dataset']} level {int(level) if isinstance(level, float) else level}")
+            rows.append({**row, "where": where})
+    return rows
+
+
+def monotone_tolerances(rates: pd.DataFrame) -> list[dict[str, Any]]:
+    """The tolerances the rates table reports the monotone rate at (``monotone_rate_tolXX``)."""
+    suffixes = sorted({c.removeprefix("monotone_rate_") for c in rates.columns
+                       if c.startswith("monotone_rate_tol") and not c.endswith(("_ci_low", "_ci_high"))})
+    return [{"suffix": s, "tolerance": int(s.removeprefix("tol")) / 100} for s in suffixes]
+
+
 def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: str | None, power_figure: str | None,
                      optimized_path: str | None, out_dir: Path, max_curves: int) -> dict[str, Any]:
     """Everything ``dynamics.html.j2`` shows. ``runs``: per curve run its labels and the paths
@@ -172,7 +194,7 @@ def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: st
         events = read_table(run["events"])
         texts = {(p, int(t)): x for p, t, x in zip(traces["problem_id"], traces["trace_id"], traces["text"])}
         mine = rates[(rates["model"] == run["model"]) & (rates["dataset"] == run["dataset"])
-                     & (rates["trace_source"] == run["trace_source"])]
+                     & (rates["trace_source"] == run["trace_source"]) & (rates["scope"] == "dataset")]
         counts = events["kind"].value_counts().to_dict()
         sections.append({
             **{k: run[k] for k in ("model", "dataset", "trace_source")},
@@ -190,6 +212,8 @@ def dynamics_context(rates_path: str, runs: list[dict[str, Any]], power_path: st
         "sections": sections, "paper": PAPER, "comparison": paper_comparison(rates),
         "power": power, "power_figure": rel(power_figure) if power_figure else None,
         "optimized": optimized, "pass_columns": pass_columns,
+        "monotone_tolerances": monotone_tolerances(rates),
+        "summary_rows": summary_rows(rates),
         "power_ns": sorted({int(r["n_samples"]) for r in power}),
         "power_sizes": sorted({float(r["size"]) for r in power}),
         "isnan": lambda x: x is None or (isinstance(x, float) and math.isnan(x)),

@@ -230,7 +230,7 @@ def optimize_job(card_path: str, problems_path: str, traces_out: str, steps_out:
 
 def compare(optimized: pd.DataFrame, steps: pd.DataFrame, optimized_dynamics: pd.DataFrame,
             potentials: pd.DataFrame, traces: pd.DataFrame, dynamics: pd.DataFrame, *, model: str,
-            dataset: str, seed: int, n_boot: int = 2000) -> pd.DataFrame:
+            dataset: str) -> pd.DataFrame:
     """Optimized traces vs. the ordinary traces of the same problems vs. best-of-n sampling
     with as many generated tokens as the optimizer spent on each problem.
 
@@ -240,13 +240,13 @@ def compare(optimized: pd.DataFrame, steps: pd.DataFrame, optimized_dynamics: pd
     (capped at N).
     """
     from .rates import pass_at_k
-    from .stats import bootstrap_ratio
+    from .stats import cluster_rate
 
     ids = sorted(optimized["problem_id"])
     rows = []
 
     def ci(values) -> tuple[float, float, float]:
-        return bootstrap_ratio(np.asarray(values, float), seed=seed, n_boot=n_boot)
+        return cluster_rate(np.asarray(values, float))  # one unit per problem: a mean of values in [0, 1]
 
     ordinary = traces[traces["problem_id"].isin(ids)]
     ordinary_acc = ordinary.groupby("problem_id")["correct"].mean()
@@ -286,7 +286,7 @@ def table_job(runs: list[dict[str, str]], optimized_paths: list[str], steps_path
     from .provenance import provenance
     from .tables import read_table, write_table
 
-    parts = [compare(*(read_table(p) for p in paths), model=run["model"], dataset=run["dataset"], seed=seed)
+    parts = [compare(*(read_table(p) for p in paths), model=run["model"], dataset=run["dataset"])
              for run, *paths in zip(runs, optimized_paths, steps_paths, optimized_dynamics_paths, potential_paths,
                                     trace_paths, dynamics_paths)]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TABLE_COLUMNS))

@@ -1,26 +1,38 @@
 """The rates table ``results/tables/dynamics.csv``: how often traces are monotone, have spikes,
 insights, jumps, tangents or lucky guesses, and pass@k with and without lucky guesses.
 
-Every rate is a share of traces with a 95% percentile-bootstrap interval over *problems*
-(traces of one problem are correlated), split by the trace's own correctness. Rates depend
+Monotone is descriptive (``monotone.py``): the rate at ``dynamics.monotone_tolerance`` and at
+each of ``dynamics.monotone_tolerances``, each beside its null for this run (the share of
+curves called non-monotone when every curve's truth is its own isotonic fit), so a reader
+sees how much of "non-monotone" sampling noise alone makes. ``no_significant_drop`` is the
+test-based notion (no significant drop of any size).
+
+Every rate is a share of traces with a 95% interval that respects the clustering of traces in
+problems (Clopper-Pearson on the effective sample size, ``stats.cluster_clopper_pearson``;
+never a point, even at 0 or 1), split by the trace's own correctness. Rates depend
 on N and on the cut grid (a finer grid and more samples find more events), so each row
 records both, and the report compares with the paper only where they match.
 """
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .labels import Resolution
-from .stats import bootstrap_ratio
+from .monotone import grid_counts, null_share, null_shortfalls, tolerance_suffix
+from .stats import cluster_rate
 
-RATES = ("monotone", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
-KEYS = ("model", "dataset", "trace_source", "traces")
+RATES = ("monotone", "no_significant_drop", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
+KEYS = ("model", "dataset", "scope", "level", "trace_source", "traces")
+LABELLED = ("human", "judge", "no_spikes", "mixed")  # label sources whose insight/jump split counts
 PROTOCOL = ("n_samples", "cut_grid", "n_grid_cuts", "alpha", "correction", "test", "window",
-            "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max")
+            "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max",
+            "monotone_tolerance", "monotone_null_replicates")
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -46,6 +58,8 @@ def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, st
         "problem_id": traces["problem_id"], "trace_id": traces["trace_id"],
         "trace_correct": traces["trace_correct"].astype(bool),
         "monotone": traces["monotone"].astype(bool),
+        "no_significant_drop": traces["no_significant_drop"].astype(bool),
+        "max_shortfall": traces["max_shortfall"].astype(float),
         "spike": traces["n_spikes"] > 0,
         "insight": has(spikes[spikes["label"] == "insight"]),
         "jump": has(spikes[spikes["label"] == "jump"]),
@@ -56,18 +70,33 @@ def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, st
     })
 
 
-def _rate(flags: pd.DataFrame, subset: pd.Series, column: str, problems: pd.Index, seed: int,
-          n_boot: int) -> tuple[float, float, float]:
+def _rate(flags: pd.DataFrame, subset: pd.Series, column: str, problems: pd.Index) -> tuple[float, float, float]:
     chosen = flags[subset]
     num = chosen.groupby("problem_id")[column].sum().reindex(problems, fill_value=0)
     den = chosen.groupby("problem_id").size().reindex(problems, fill_value=0)
-    return bootstrap_ratio(num.to_numpy(float), den.to_numpy(float), seed=seed, n_boot=n_boot)
+    return cluster_rate(num.to_numpy(float), den.to_numpy(float))
 
 
-def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) -> dict[str, float]:
+def monotone_columns(flags: pd.DataFrame, subset: pd.Series, problems: pd.Index, tolerances: tuple[float, ...],
+                     null: np.ndarray | None) -> dict[str, float]:
+    """Per tolerance: the monotone rate (+CI) and the share called non-monotone under the
+    run's null (+ the central 95% of its replicates); ``null`` is (replicates, traces) in the
+    order of ``flags``, or None (no null: NaN)."""
+    out: dict[str, float] = {}
+    for tolerance in tolerances:
+        name = f"monotone_rate_{tolerance_suffix(tolerance)}"
+        marked = flags.assign(**{name: flags["max_shortfall"] <= tolerance + 1e-12})
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = _rate(marked, subset, name, problems)
+        null_name = f"non_monotone_null_{tolerance_suffix(tolerance)}"
+        shares = null_share(null, tolerance, subset.to_numpy()) if null is not None else (np.nan,) * 3
+        out[null_name], out[f"{null_name}_low"], out[f"{null_name}_high"] = shares
+    return out
+
+
+def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
     """Mean over problems of unbiased pass@k, and the same with lucky-guess traces counted as
     failures (a correct answer without supporting reasoning is not a solve); NaN where no
-    problem has k traces."""
+    problem has k traces. The interval treats each problem's pass@k as one unit in [0, 1]."""
     out: dict[str, float] = {}
     per = flags.groupby("problem_id").agg(n=("trace_correct", "size"), c=("trace_correct", "sum"),
                                           lucky=("lucky_guess", "sum"))
@@ -77,7 +106,7 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) 
             values = np.array([pass_at_k(int(n), int(c), k) for n, c in zip(usable["n"], correct)])
             name = f"pass_at_{k}{suffix}"
             if len(values):
-                est, lo, hi = bootstrap_ratio(values, seed=seed, n_boot=n_boot)
+                est, lo, hi = cluster_rate(values)
             else:
                 est = lo = hi = float("nan")
             out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = est, lo, hi
@@ -86,31 +115,36 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int], seed: int, n_boot: int) 
 
 
 def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution, *, model: str,
-              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int], seed: int,
-              n_boot: int = 2000) -> list[dict[str, Any]]:
-    """The rows of one run: all traces, correct traces, incorrect traces."""
+              dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int],
+              tolerances: tuple[float, ...] = (), null: np.ndarray | None = None, scope: str = "dataset",
+              level: str = "") -> list[dict[str, Any]]:
+    """The rows of one run (or of a model pooled over its datasets, ``scope="pooled"``, or of
+    one difficulty level, ``scope="level"``): all traces, correct traces, incorrect traces.
+    ``null``: the monotone null's shortfalls, (replicates, traces) in the order of ``traces``."""
     flags = trace_flags(traces, events, resolution.labels)
     problems = pd.Index(sorted(flags["problem_id"].unique()))
-    labelled = resolution.source in ("human", "judge", "no_spikes")
+    labelled = resolution.source in LABELLED
     rows = []
     for name, subset in (("all", flags["trace_correct"] | True), ("correct", flags["trace_correct"]),
                          ("incorrect", ~flags["trace_correct"])):
-        row: dict[str, Any] = {"model": model, "dataset": dataset, "trace_source": trace_source, "traces": name,
+        row: dict[str, Any] = {"model": model, "dataset": dataset, "scope": scope, "level": level,
+                               "trace_source": trace_source, "traces": name,
                                "n_traces": int(subset.sum()),
                                "n_problems": int(flags.loc[subset, "problem_id"].nunique())}
         for rate in RATES:
             if rate in ("insight", "jump") and not labelled:
                 est = lo = hi = float("nan")
             else:
-                est, lo, hi = _rate(flags, subset, rate, problems, seed, n_boot)
+                est, lo, hi = _rate(flags, subset, rate, problems)
             row[f"{rate}_rate"], row[f"{rate}_rate_ci_low"], row[f"{rate}_rate_ci_high"] = est, lo, hi
+        row.update(monotone_columns(flags, subset, problems, tuple(tolerances), null))
         row["guess_evaluable_rate"] = float(flags.loc[subset, "guess_evaluable"].mean()) if subset.any() else np.nan
         row.update(label_source=resolution.source, kappa=resolution.kappa, n_human_labels=resolution.n_human,
                    n_judge_labels=resolution.n_judge, n_label_overlap=resolution.n_overlap,
                    n_spikes=int(events.loc[events["kind"] == "spike"].merge(
                        flags.loc[subset, ["problem_id", "trace_id"]]).shape[0]))
         if name == "all":
-            row.update(pass_at_k_table(flags, ks, seed, n_boot))
+            row.update(pass_at_k_table(flags, ks))
         row.update(protocol)
         rows.append(row)
     return rows
@@ -130,38 +164,116 @@ def cut_grid_label(prefixes: dict[str, Any]) -> str:
     return f"boundary:{prefixes.get('max_cuts')}"
 
 
-def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event_paths: list[str],
-                       out: str, *, human_labels: dict[str, str], judge_paths: dict[str, str],
-                       settings: dict[str, Any], prefixes: dict[str, Any], seed: int,
-                       config: dict[str, Any]) -> None:
-    """Rule dynamics_table: the rates of every run (a dict of labels: model, dataset, trace_source,
-    key) from its per-trace and events tables; ``human_labels`` and ``judge_paths`` map a run's
-    key to its label files."""
+def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials_path: str, *,
+             human_labels: dict[str, str], judge_paths: dict[str, str], settings: dict[str, Any],
+             prefixes: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One run's inputs to ``rate_rows``: its traces, events, label resolution, protocol and the
+    monotone null (seeded by the run's key, so adding a run changes no other run's null)."""
     from .dynamics import DynamicsSettings
     from .labels import read_labels, resolve_labels
+    from .tables import read_table
+
+    dyn = DynamicsSettings.from_config(settings)
+    traces, events = read_table(traces_path), read_table(events_path)
+    human = read_labels(human_labels[run["key"]]) if run["key"] in human_labels else None
+    judge = read_table(judge_paths[run["key"]]) if run["key"] in judge_paths else None
+    spike_ids = events.loc[events["kind"] == "spike", "event_id"].tolist()
+    unknown = sorted(set(human["event_id"]) - set(events["event_id"])) if human is not None else []
+    if unknown:
+        raise ValueError(f"human labels for {run['key']}: {len(unknown)} event ids are not events of this run, "
+                         f"e.g. {unknown[:3]} (were the labels made for another run?)")
+    resolution = resolve_labels(spike_ids, human, judge, min_kappa=settings.get("min_kappa", 0.6),
+                                min_overlap=settings.get("min_overlap", 20))
+    protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
+                "cut_grid": cut_grid_label(prefixes),
+                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
+                **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
+    curves = grid_counts(read_table(potentials_path), zip(traces["problem_id"], traces["trace_id"]))
+    null = null_shortfalls(curves, replicates=dyn.monotone_null_replicates,
+                           seed=zlib.crc32(f"{seed}/{run['key']}".encode()))
+    return {"run": run, "traces": traces, "events": events, "resolution": resolution, "protocol": protocol,
+            "null": null, "tolerances": dyn.monotone_tolerances}
+
+
+def pool_resolutions(resolutions: list[Resolution], prefixes: list[str]) -> Resolution:
+    """The labels of several runs as one (event ids prefixed like their runs' problems): one
+    shared source stays; different sources that all split insight/jump are ``mixed``, else
+    ``none``. κ is a per-run agreement: pooled it is not defined (NaN)."""
+    labels = {f"{prefix}/{event}": label for r, prefix in zip(resolutions, prefixes) for event, label in r.labels.items()}
+    sources = {r.source for r in resolutions}
+    source = sources.pop() if len(sources) == 1 else ("mixed" if sources <= set(LABELLED) else "none")
+    return replace(resolutions[0], labels=labels if source in LABELLED else {}, source=source,
+                   kappa=resolutions[0].kappa if len(resolutions) == 1 else float("nan"),
+                   n_human=sum(r.n_human for r in resolutions), n_judge=sum(r.n_judge for r in resolutions),
+                   n_overlap=sum(r.n_overlap for r in resolutions))
+
+
+def pooled_run(loaded: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one model as one: every trace weighs the same, problems stay the
+    clusters (their ids prefixed by the dataset, so two datasets never share a problem)."""
+    prefixes = [one["run"]["dataset"] for one in loaded]
+
+    def prefixed(table: pd.DataFrame, prefix: str) -> pd.DataFrame:
+        out = table.assign(problem_id=prefix + "/" + table["problem_id"].astype(str))
+        return out.assign(event_id=prefix + "/" + out["event_id"].astype(str)) if "event_id" in out else out
+
+    traces = pd.concat([prefixed(one["traces"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
+    events = pd.concat([prefixed(one["events"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
+    protocol = {**loaded[0]["protocol"],
+                "n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
+                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0}
+    run = {**loaded[0]["run"], "dataset": "+".join(prefixes)}
+    return {**loaded[0], "run": run, "traces": traces, "events": events, "protocol": protocol,
+            "resolution": pool_resolutions([one["resolution"] for one in loaded], prefixes),
+            "null": np.concatenate([one["null"] for one in loaded], axis=1)}
+
+
+def level_runs(one: dict[str, Any], levels: pd.Series) -> list[tuple[str, dict[str, Any]]]:
+    """One run split by its problems' difficulty level (``levels``: problem_id -> level)."""
+    out = []
+    level_of = one["traces"]["problem_id"].map(levels)
+    for level in sorted(level_of.dropna().unique()):
+        chosen = (level_of == level).to_numpy()
+        traces = one["traces"][chosen].reset_index(drop=True)
+        events = one["events"][one["events"]["problem_id"].isin(set(traces["problem_id"]))]
+        out.append((str(level), {**one, "traces": traces, "events": events, "null": one["null"][:, chosen]}))
+    return out
+
+
+def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event_paths: list[str],
+                       potential_paths: list[str], problem_paths: list[str], out: str, *,
+                       human_labels: dict[str, str], judge_paths: dict[str, str], settings: dict[str, Any],
+                       prefixes: dict[str, Any], seed: int, config: dict[str, Any]) -> None:
+    """Rule dynamics_table: the rates of every run (a dict of labels: model, dataset, trace_source,
+    key) from its per-trace, events and potentials tables, then of every model pooled over its
+    datasets, then by difficulty level where a run's problems table has a ``level`` column;
+    ``human_labels`` and ``judge_paths`` map a run's key to its label files."""
+    from .dynamics import DynamicsSettings
     from .provenance import provenance
     from .tables import read_table, write_table
 
     dyn = DynamicsSettings.from_config(settings)
-    rows = []
-    for run, traces_path, events_path in zip(runs, trace_paths, event_paths):
-        traces, events = read_table(traces_path), read_table(events_path)
-        human = read_labels(human_labels[run["key"]]) if run["key"] in human_labels else None
-        judge = read_table(judge_paths[run["key"]]) if run["key"] in judge_paths else None
-        spike_ids = events.loc[events["kind"] == "spike", "event_id"].tolist()
-        unknown = sorted(set(human["event_id"]) - set(events["event_id"])) if human is not None else []
-        if unknown:
-            raise ValueError(f"human labels for {run['key']}: {len(unknown)} event ids are not events of this run, "
-                             f"e.g. {unknown[:3]} (were the labels made for another run?)")
-        resolution = resolve_labels(spike_ids, human, judge, min_kappa=settings.get("min_kappa", 0.6),
-                                    min_overlap=settings.get("min_overlap", 20))
-        protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
-                    "cut_grid": cut_grid_label(prefixes),
-                    "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
-                    **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
-        rows.extend(rate_rows(traces, events, resolution, model=run["model"], dataset=run["dataset"],
-                              trace_source=run["trace_source"], protocol=protocol,
-                              ks=list(settings.get("pass_at_k", [1])), seed=seed))
-    table = pd.DataFrame(rows)
-    write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
-                                       inputs=[*trace_paths, *event_paths]))
+    ks = list(settings.get("pass_at_k", [1]))
+    loaded = [load_run(run, *paths, human_labels=human_labels, judge_paths=judge_paths, settings=settings,
+                       prefixes=prefixes, seed=seed)
+              for run, paths in zip(runs, zip(trace_paths, event_paths, potential_paths))]
+
+    def rows_of(one: dict[str, Any], **where: str) -> list[dict[str, Any]]:
+        run = one["run"]
+        return rate_rows(one["traces"], one["events"], one["resolution"], model=run["model"], dataset=run["dataset"],
+                         trace_source=run["trace_source"], protocol=one["protocol"], ks=ks,
+                         tolerances=one["tolerances"], null=one["null"], **where)
+
+    rows = [row for one in loaded for row in rows_of(one)]
+    by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for one in loaded:
+        by_model.setdefault((one["run"]["model"], one["run"]["trace_source"]), []).append(one)
+    rows += [row for group in by_model.values() for row in rows_of(pooled_run(group), scope="pooled")]
+    for one, problems_path in zip(loaded, problem_paths):
+        problems = read_table(problems_path)
+        if "level" in problems:
+            levels = problems.set_index("problem_id")["level"]
+            rows += [row for level, part in level_runs(one, levels) for row in rows_of(part, scope="level", level=level)]
+    write_table(pd.DataFrame(rows), out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
+                                                    inputs=[*trace_paths, *event_paths, *potential_paths,
+                                                            *problem_paths]))

@@ -65,3 +65,57 @@ def mcnemar_exact(before, after) -> float:
     if lost + gained == 0:
         return 1.0
     return float(stats.binomtest(lost, lost + gained, 0.5).pvalue)
+
+
+def cluster_clopper_pearson(successes, sizes, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rate ``sum(successes) / sum(sizes)`` of units clustered in problems, with a Clopper-Pearson
+    interval on the effective sample size (Korn & Graubard, 1998), vectorised over the last axis.
+
+    ``successes[..., i]`` and ``sizes[..., i]`` are problem i's count of traces with the property
+    and of traces (successes may be fractional, e.g. a per-problem pass@k with size 1); a size of
+    0 marks a problem that is absent. Traces of one problem are correlated, so the effective
+    sample size is ``n / design effect``, with the ratio estimator's between-problem variance:
+
+    - it is clipped to [number of problems, number of traces]: never more information than
+      independent traces, never less than one problem's worth per problem (where the rate is
+      observed as exactly 0 or 1 there is no variance to estimate and the floor is used, so
+      0 of n gives at least the Clopper-Pearson upper bound of 0 of the number of problems);
+    - it is scaled by ``(t_{n-1} / t_{problems-1})^2`` (the degrees-of-freedom correction of the
+      variance estimate from few problems; 1 when every problem has one trace).
+
+    Chosen over the percentile bootstrap, which collapses to a point at 0 and 1 and
+    under-covers on few problems; tests/test_stats.py simulates its coverage (>= 0.95 in every
+    cell of 1-4 traces per problem, 12-60 traces, rates 0.02-0.95, intra-problem correlation
+    0 and 0.5). Returns ``(estimate, low, high)``; NaN where no problem is present.
+    """
+    y = np.asarray(successes, dtype=float)
+    m = np.asarray(sizes, dtype=float)
+    present = m > 0
+    problems = present.sum(axis=-1)
+    n = m.sum(axis=-1)
+    alpha = 1.0 - level
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = y.sum(axis=-1) / n
+        residual = np.where(present, y - rate[..., None] * m, 0.0)
+        variance = problems / np.maximum(problems - 1, 1) * (residual ** 2).sum(axis=-1) / n ** 2
+        effective = rate * (1.0 - rate) / variance
+        effective = np.where((variance > 0) & np.isfinite(effective), effective, problems)
+        effective = np.clip(effective, problems, n)
+        effective = effective * (stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1))
+                                 / stats.t.ppf(1 - alpha / 2, np.maximum(problems - 1, 1))) ** 2
+        k = rate * effective
+        low = np.where(k > 0, stats.beta.ppf(alpha / 2, np.maximum(k, 1e-300), effective - k + 1), 0.0)
+        high = np.where(k < effective, stats.beta.ppf(1 - alpha / 2, k + 1, np.maximum(effective - k, 1e-300)), 1.0)
+    empty = problems == 0
+    return (np.where(empty, np.nan, rate), np.where(empty, np.nan, low), np.where(empty, np.nan, high))
+
+
+def cluster_rate(successes, sizes=None, level: float = 0.95) -> tuple[float, float, float]:
+    """``cluster_clopper_pearson`` of one table: ``(estimate, low, high)`` as floats;
+    ``sizes=None`` means one unit per problem (a mean of per-problem values in [0, 1])."""
+    y = np.asarray(successes, dtype=float)
+    m = np.ones_like(y) if sizes is None else np.asarray(sizes, dtype=float)
+    if y.shape != m.shape:
+        raise ValueError("successes and sizes need one value per problem")
+    estimate, low, high = cluster_clopper_pearson(y, m, level)
+    return float(estimate), float(low), float(high)

@@ -69,6 +69,8 @@ rule dynamics_table:
     input:
         traces=[f"results/dynamics/{run}/{d}.parquet" for run, d in curve_runs()],
         events=[f"results/events/{run}/{d}.parquet" for run, d in curve_runs()],
+        potentials=[curve_paths(run, d)["potentials"] for run, d in curve_runs()],
+        problems=[f"results/problems/{problems_of(d)}.parquet" for run, d in curve_runs()],
         annotations=[f"results/annotations/{run}/{d}.csv" for run, d in curve_runs()],
         human_labels=list(human_label_files().values()),
         judge_labels=list(judge_label_files().values()),

@@ -4,8 +4,9 @@ Events are not detected here: the pipeline's dynamics stage (``dynamics.detect_e
 rule ``events``) already judges every potential curve, the maze models' included, with the
 project's definitions and the thresholds of the ``dynamics:`` config (a *spike* is a
 significant rise of at least ``spike_min_rise``, a *tangent* a significant drop of at least
-``tangent_min_drop``, a curve is *monotone* without any significant drop; exact one-sided
-tests on the counts, Holm or BH per curve). This module reads its per-trace summaries
+``tangent_min_drop``, a curve is *monotone* when its potential never falls more than
+``monotone_tolerance`` below its running maximum; exact one-sided tests on the counts, Holm
+or BH per curve). This module reads its per-trace summaries
 (``results/dynamics/{run}/{dataset}.parquet``) and compares the models on the share of
 monotone curves and of curves with a spike (95% Clopper-Pearson intervals; two-sided Fisher
 exact test against the model trained on correct traces on the same dataset).
