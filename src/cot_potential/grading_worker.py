@@ -67,11 +67,11 @@ def numbers_agree(a: Any, b: Any, relative_tolerance: float) -> bool | None:
 
     Two numbers: relative to the larger magnitude. Two expressions whose difference is a
     number (``x - 10^{-30}`` and ``x - 2\\cdot10^{-30}``, the sides of ``x = ...``): relative
-    to the largest number term of either, so ``x - 0.1 - 0.2`` still equals ``x - 0.3``.
+    to the largest number term of either side.
     """
-    from sympy import Add, Expr
+    from math_verify.grader import Basic  # sympy's, as math-verify imports it (sympy is its dependency)
 
-    if not (isinstance(a, Expr) and isinstance(b, Expr)):
+    if not (isinstance(a, Basic) and isinstance(b, Basic)):
         return None
     left, right = _values(a), _values(b)
     if left and right:
@@ -80,7 +80,8 @@ def numbers_agree(a: Any, b: Any, relative_tolerance: float) -> bool | None:
         difference = _evaluated(a - b)
         if not (difference.is_number and difference.is_finite):
             return None
-        terms = [abs(t) for side in (a, b) for t in Add.make_args(_evaluated(side)) if t.is_number]
+        sides = [_evaluated(side) for side in (a, b)]
+        terms = [abs(t) for side in sides for t in (side.args if side.is_Add else (side,)) if t.is_number]
     except Exception:  # noqa: BLE001 - an expression sympy cannot evaluate: math-verify decides
         return None
     return _within(difference, max([abs(difference), *terms]), relative_tolerance)
