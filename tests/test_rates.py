@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from cot_potential.dynamics import DynamicsSettings, detect_events
-from cot_potential.labels import Resolution
+from cot_potential.labels import Resolution, no_labels
 from cot_potential.rates import cut_grid_label, pass_at_k, rate_rows
 from cot_potential.simulate import simulate_curves
 
-NONE = Resolution({}, "none", float("nan"), 0, 0, 0)
+NONE = no_labels()
 
 
 def test_pass_at_k_is_the_unbiased_estimator():
@@ -43,12 +43,15 @@ def test_rates_are_shares_of_traces_split_by_correctness_with_problem_bootstrap(
     correct = traces[traces["trace_correct"]]
     assert table.loc["correct", "lucky_guess_rate"] == pytest.approx(correct["lucky_guess"].mean())
     assert table.loc["incorrect", "lucky_guess_rate"] == 0
-    for rate in ("monotone", "spike", "tangent", "lucky_guess"):
+    assert table.loc["all", "drop_rate"] == pytest.approx((traces["n_drops"] > 0).mean())
+    for rate in ("monotone", "spike", "drop", "drop_recovered", "lucky_guess"):
         row = table.loc["all"]
         assert row[f"{rate}_rate_ci_low"] <= row[f"{rate}_rate"] <= row[f"{rate}_rate_ci_high"]
-    # without labels, no insight/jump split: empty, never made up
-    assert table["insight_rate"].isna().all() and table["jump_rate"].isna().all()
-    assert (table["label_source"] == "none").all()
+    # without labels, no insight/jump or tangent/flaw split: empty, never made up
+    for rate in ("insight", "jump", "tangent", "flaw"):
+        assert table[f"{rate}_rate"].isna().all()
+    assert (table["label_source"] == "none").all() and (table["drop_label_source"] == "none").all()
+    assert table.loc["all", "n_drops"] == (events["kind"] == "drop").sum()
     assert table.loc["all", "pass_at_3"] >= table.loc["all", "pass_at_1"] >= table.loc["all", "pass_at_1_no_lucky"]
     assert np.isnan(table.loc["correct", "pass_at_1"])
     assert table.loc["all", "n_samples"] == 64 and table.loc["all", "cut_grid"] == "g"
@@ -98,3 +101,30 @@ def test_the_rates_job_uses_human_labels_and_rejects_labels_of_another_run(tmp_p
     with pytest.raises(ValueError, match="not events of this run"):
         dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")], str(out),
                            human_labels={"m/d": str(labels)}, **kwargs)
+
+
+def test_tangent_and_flaw_rates_come_only_from_drop_labels(tmp_path):
+    from cot_potential.rates import dynamics_table_job
+
+    _, events, traces = _run(seed=3)
+    drops = events.loc[events["kind"] == "drop", "event_id"].tolist()
+    assert len(drops) >= 4
+    labels = {e: ("tangent", "flaw", "other")[i % 3] for i, e in enumerate(drops)}
+    traces.to_parquet(tmp_path / "traces.parquet")
+    events.to_parquet(tmp_path / "events.parquet")
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"event_id": list(labels), "label": list(labels.values())}).to_csv(path, index=False)
+    run = {"model": "m", "dataset": "d", "trace_source": "sampled", "key": "m/d"}
+    out = tmp_path / "dynamics.csv"
+    dynamics_table_job([run], [str(tmp_path / "traces.parquet")], [str(tmp_path / "events.parquet")], str(out),
+                       human_labels={"m/d": str(path)}, judge_paths={}, settings={}, prefixes={}, seed=0, config={})
+    row = pd.read_csv(out).set_index("traces").loc["all"]
+    for name in ("tangent", "flaw"):
+        labelled = events[events["event_id"].isin([e for e, lab in labels.items() if lab == name])]
+        keys = labelled[["problem_id", "trace_id"]].drop_duplicates()
+        assert row[f"{name}_rate"] == pytest.approx(len(keys) / len(traces))
+        assert row[f"{name}_rate"] <= row["drop_rate"]
+    assert row["drop_label_source"] == "human" and row["n_human_drop_labels"] == len(drops)
+    # the spikes are not labelled: their split stays empty, the drops' does not
+    assert row["label_source"] == "none" and np.isnan(row["insight_rate"])
+    assert row["n_drops"] == len(drops)

@@ -19,7 +19,7 @@ import seaborn as sns  # noqa: E402
 from .figures import _save, draw_curve  # noqa: E402
 from .tables import read_table  # noqa: E402
 
-EVENT_COLORS = {"spike": "#2166ac", "tangent": "#e08214", "recovery": "#80cdc1", "lucky_guess": "#762a83"}
+EVENT_COLORS = {"spike": "#2166ac", "drop": "#e08214", "recovery": "#80cdc1", "lucky_guess": "#762a83"}
 CURVE = ["problem_id", "trace_id"]
 # The paper's numbers (Bachmann et al., 2026) for Qwen2.5-7B(-Instruct) on competition math,
 # and the protocol they were measured with as this project reads it (N = 128, cuts every 5%).
@@ -81,7 +81,7 @@ def distributions_figure(traces: pd.DataFrame, events: pd.DataFrame, path: Path)
     axes[0].set_ylabel("final accuracy of the traces")
     axes[0].set_title("final accuracy vs. monotonicity", fontsize=9)
     bins = np.linspace(0, 1, 21)
-    for ax, kind, title in ((axes[1], "spike", "spike sizes (rise)"), (axes[2], "tangent", "tangent sizes (drop)")):
+    for ax, kind, title in ((axes[1], "spike", "spike sizes (rise)"), (axes[2], "drop", "drop sizes")):
         sizes = events.loc[events["kind"] == kind, "size"].abs()
         ax.hist(sizes, bins=bins, color=EVENT_COLORS[kind])
         ax.set_title(f"{title}, n={len(sizes)}", fontsize=9)
@@ -93,7 +93,7 @@ def distributions_figure(traces: pd.DataFrame, events: pd.DataFrame, path: Path)
 
 
 def power_figure_job(table_path: str, out: str) -> None:
-    """Recall of planted events vs. effect size, one line per N, spikes and tangents."""
+    """Recall of planted events vs. effect size, one line per N, spikes and drops."""
     table = read_table(table_path)
     sns.set_theme(style="whitegrid", context="paper")
     kinds = list(dict.fromkeys(table["kind"]))

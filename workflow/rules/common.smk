@@ -3,6 +3,7 @@ import re
 
 from cot_potential.answer_locator import LOCATOR_VERSION
 from cot_potential.grading import grader_version
+from cot_potential.judge import PROMPT_VERSION as JUDGE_PROMPT_VERSION
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir
 from cot_potential.mazes import config as maze_config
