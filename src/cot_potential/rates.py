@@ -175,9 +175,11 @@ def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event
                     "cut_grid": cut_grid_label(prefixes),
                     "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
                     **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
-        rows.extend(rate_rows(traces, events, spikes, model=run["model"], dataset=run["dataset"],
-                              trace_source=run["trace_source"], protocol=protocol,
-                              ks=list(settings.get("pass_at_k", [1])), seed=seed, drops=drops))
+        new = rate_rows(traces, events, spikes, model=run["model"], dataset=run["dataset"],
+                        trace_source=run["trace_source"], protocol=protocol,
+                        ks=list(settings.get("pass_at_k", [1])), seed=seed, drops=drops)
+        # the model's weights (a hub id or a path) say which model a run is, whatever its config name
+        rows.extend({**r, "weights": run.get("weights")} for r in new)
     table = pd.DataFrame(rows)
     write_table(table, out, provenance(config, seed=seed, dynamics=dyn.__dict__, runs=runs,
                                        inputs=[*trace_paths, *event_paths]))

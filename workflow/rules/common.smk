@@ -251,8 +251,8 @@ def curve_run_labels():
     for run, d in curve_runs():
         optimized = run in OPTIMIZED_RUNS
         model = OPTIMIZED_RUNS[run] if optimized else MODEL_BY_SLUG[run]
-        labels.append({"model": model, "dataset": d, "key": f"{run}/{d}",
-                       "trace_source": "optimized" if optimized else "sampled"})
+        labels.append({"model": model, "weights": config["models"][model]["weights"], "dataset": d,
+                       "key": f"{run}/{d}", "trace_source": "optimized" if optimized else "sampled"})
     return labels
 
 
