@@ -1,6 +1,6 @@
 import pytest
 
-from cot_potential.answers import assistant_text, extract_answer, last_boxed, last_number
+from cot_potential.answers import assistant_text, extract_answer, grading_form, last_boxed, last_number
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,28 @@ def test_extracted_answers_are_always_writable_text():
     """A lone surrogate (text decoded with surrogateescape) would crash the grades' parquet write."""
     answer = extract_answer("\\boxed{3\udcff}").answer
     assert answer == "3\ufffd" and answer.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("answer", "form"),
+    [
+        ("104.", "104"),
+        ("\\frac{1}{2}.", "\\frac{1}{2}"),
+        (" 3 ", "3"),
+        ("\\textbf{(073)}", "073"),
+        ("\\textbf{(113) }", "113"),
+        ("\\text{ 42 }", "42"),
+        ("1e-7", "1\\times10^{-7}"),
+        ("2.5E+3", "2.5\\times10^{+3}"),
+        # unchanged: dots that are not a full stop, text that is not a number, e-notation
+        # inside an expression (2e-7x may be 2e - 7x), unbalanced parentheses
+        ("1, 2, \\ldots", "1, 2, \\ldots"),
+        ("1, 2, ...", "1, 2, ..."),
+        ("\\text{(C)}", "\\text{(C)}"),
+        ("\\text{Evelyn}", "\\text{Evelyn}"),
+        ("2e-7x", "2e-7x"),
+        ("\\text{(12}", "\\text{(12}"),
+    ],
+)
+def test_grading_form_undoes_formatting_that_states_the_same_value(answer, form):
+    assert grading_form(answer) == form

@@ -80,26 +80,26 @@ def test_small_or_noisy_changes_are_no_events():
     assert events.empty
 
 
-def test_a_tangent_that_recovers_is_a_tangent_and_a_recovery_not_a_spike():
+def test_a_drop_that_recovers_is_a_drop_and_a_recovery_not_a_spike():
     pot = curve([100, 102, 101, 30, 28, 99, 100, 101])
     events, traces = detect_events(pot)
-    assert sorted(events["kind"]) == ["recovery", "tangent"]
-    tangent = events[events["kind"] == "tangent"].iloc[0]
-    assert (tangent.cut_start, tangent.cut_end) == (2, 3) and tangent.recovered and tangent.recovery_cut == 5
+    assert sorted(events["kind"]) == ["drop", "recovery"]
+    drop = events[events["kind"] == "drop"].iloc[0]
+    assert (drop.cut_start, drop.cut_end) == (2, 3) and drop.recovered and drop.recovery_cut == 5
     assert not traces.iloc[0].monotone and traces.iloc[0].n_spikes == 0
-    assert traces.iloc[0].n_tangents_recovered == 1
+    assert traces.iloc[0].n_drops == 1 and traces.iloc[0].n_drops_recovered == 1
 
 
-def test_a_drop_that_stays_is_an_unrecovered_tangent_and_a_rise_past_it_is_a_spike():
+def test_a_drop_that_stays_is_an_unrecovered_drop_and_a_rise_past_it_is_a_spike():
     stays = curve([100, 101, 30, 29, 31, 30], correct=False)
     events, _ = detect_events(stays)
-    assert list(events["kind"]) == ["tangent"] and not events.iloc[0].recovered
+    assert list(events["kind"]) == ["drop"] and not events.iloc[0].recovered
     beyond = curve([60, 61, 10, 12, 125, 126], problem="q")
     events, _ = detect_events(beyond)
-    assert sorted(events["kind"]) == ["spike", "tangent"]
+    assert sorted(events["kind"]) == ["drop", "spike"]
 
 
-def test_a_small_significant_drop_is_a_significant_drop_without_a_tangent():
+def test_a_small_significant_drop_breaks_monotonicity_without_a_drop_event():
     pot = curve([120, 121, 122, 96, 95, 96], n=128)  # -0.2 is below delta_down = 0.3
     events, traces = detect_events(pot, DynamicsSettings(tangent_min_drop=0.3))
     assert events.empty and not traces.iloc[0].no_significant_drop and not traces.iloc[0].monotone

@@ -241,7 +241,7 @@ def test_events_and_the_rates_table_have_real_values(tiny_run):
     dynamics = table(tiny_run, "dynamics")
     pot = table(tiny_run, "potentials")
     assert len(dynamics) == pot.groupby(["problem_id", "trace_id"]).ngroups == 3
-    assert set(events["kind"]) <= {"spike", "tangent", "recovery", "lucky_guess"}
+    assert set(events["kind"]) <= {"spike", "drop", "recovery", "lucky_guess"}
     texts = table(tiny_run, "traces").set_index(["problem_id", "trace_id"])["text"]
     for ev in events.itertuples():
         assert ev.span_text == texts[(ev.problem_id, ev.trace_id)][ev.char_start:ev.char_end]

@@ -32,10 +32,10 @@ def test_shapes_and_comparison_from_the_dynamics_detector():
     a = shapes[shapes["model"] == "a"]
     assert a["monotone"].all() and (a["n_spikes"] == 1).all()  # 6/16 -> 16/16 is a spike
     b = shapes[shapes["model"] == "b"]
-    assert not b["monotone"].any() and (b["n_tangents"] == 1).all()
+    assert not b["monotone"].any() and (b["n_drops"] == 1).all()
     table = compare(shapes).set_index("model")
     assert table.loc["a", "monotone_rate"] == 1.0 and table.loc["b", "monotone_rate"] == 0.0
-    assert table.loc["b", "tangents_per_curve"] == 1.0
+    assert table.loc["b", "drops_per_curve"] == 1.0
     assert table.loc["b", "p_monotone_vs_correct"] < 0.01  # 6/6 vs 0/6
     assert np.isnan(table.loc["a", "p_monotone_vs_correct"])  # the reference itself
     assert table.loc["a", "monotone_ci_low"] < 1.0 == table.loc["a", "monotone_ci_high"]
@@ -45,12 +45,12 @@ def test_a_large_change_on_few_samples_is_neither_a_spike_nor_a_drop():
     _, traces = detect_events(curve([2, 0, 2], n=2), DynamicsSettings())
     shape = curve_shapes(traces).iloc[0]
     # 1.0 -> 0.0 on two samples: p = 1/6, no significant drop; described, the curve does fall
-    assert traces.iloc[0]["no_significant_drop"] and shape["n_spikes"] == 0 and shape["n_tangents"] == 0
+    assert traces.iloc[0]["no_significant_drop"] and shape["n_spikes"] == 0 and shape["n_drops"] == 0
     assert not shape["monotone"]
 
 
 def test_a_summary_without_the_compared_columns_is_refused():
-    with pytest.raises(ValueError, match="n_tangents"):
+    with pytest.raises(ValueError, match="n_drops"):
         curve_shapes(pd.DataFrame({"problem_id": ["p"], "trace_id": [0], "monotone": [True]}))
 
 

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from cot_potential.dynamics import DynamicsSettings, detect_events
-from cot_potential.labels import Resolution
+from cot_potential.labels import Resolution, no_labels
 from cot_potential.rates import cut_grid_label, pass_at_k, rate_rows
 from cot_potential.simulate import simulate_curves
 from cot_potential.stats import clopper_pearson
 
-NONE = Resolution({}, "none", float("nan"), 0, 0, 0)
+NONE = no_labels()
 
 
 def test_pass_at_k_is_the_unbiased_estimator():
@@ -45,15 +45,18 @@ def test_rates_are_shares_of_traces_split_by_correctness_with_problem_bootstrap(
     correct = traces[traces["trace_correct"]]
     assert table.loc["correct", "lucky_guess_rate"] == pytest.approx(correct["lucky_guess"].mean())
     assert table.loc["incorrect", "lucky_guess_rate"] == 0
+    assert table.loc["all", "drop_rate"] == pytest.approx((traces["n_drops"] > 0).mean())
     # 0 of n: no point interval, and at least as wide as 0 of the incorrect traces' problems
     _, cp_high = clopper_pearson(0, table.loc["incorrect", "n_problems"])
     assert table.loc["incorrect", "lucky_guess_rate_ci_high"] >= cp_high
-    for rate in ("monotone", "spike", "tangent", "lucky_guess"):
+    for rate in ("monotone", "spike", "drop", "drop_recovered", "lucky_guess"):
         row = table.loc["all"]
         assert row[f"{rate}_rate_ci_low"] <= row[f"{rate}_rate"] <= row[f"{rate}_rate_ci_high"]
-    # without labels, no insight/jump split: empty, never made up
-    assert table["insight_rate"].isna().all() and table["jump_rate"].isna().all()
-    assert (table["label_source"] == "none").all()
+    # without labels, no insight/jump or tangent/flaw split: empty, never made up
+    for rate in ("insight", "jump", "tangent", "flaw"):
+        assert table[f"{rate}_rate"].isna().all()
+    assert (table["label_source"] == "none").all() and (table["drop_label_source"] == "none").all()
+    assert table.loc["all", "n_drops"] == (events["kind"] == "drop").sum()
     assert table.loc["all", "pass_at_3"] >= table.loc["all", "pass_at_1"] >= table.loc["all", "pass_at_1_no_lucky"]
     assert np.isnan(table.loc["correct", "pass_at_1"])
     assert table.loc["all", "n_samples"] == 64 and table.loc["all", "cut_grid"] == "g"
@@ -185,3 +188,33 @@ def test_the_report_shows_pooled_and_level_rows_and_the_monotone_null(tmp_path):
         "pass_columns": ["pass_at_1"], "monotone_tolerances": monotone_tolerances(rates),
         "summary_rows": summary_rows(rates), "settings": settings, "isnan": lambda x: x != x}})
     assert "Monotone curves and sampling noise" in html and "b level 2" in html and "a+b (pooled)" in html
+
+
+def test_tangent_and_flaw_rates_come_only_from_drop_labels(tmp_path):
+    from cot_potential.rates import dynamics_table_job
+
+    pot, events, traces = _run(seed=3)
+    drops = events.loc[events["kind"] == "drop", "event_id"].tolist()
+    assert len(drops) >= 4
+    labels = {e: ("tangent", "flaw", "other")[i % 3] for i, e in enumerate(drops)}
+    for name, frame in (("potentials", pot), ("events", events), ("traces", traces),
+                        ("problems", traces[["problem_id"]].drop_duplicates())):
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"event_id": list(labels), "label": list(labels.values())}).to_csv(path, index=False)
+    run = {"model": "m", "dataset": "d", "trace_source": "sampled", "key": "m/d"}
+    out = tmp_path / "dynamics.csv"
+    dynamics_table_job([run], *([str(tmp_path / f"{name}.parquet")] for name in ("traces", "events", "potentials",
+                                                                                  "problems")), str(out),
+                       human_labels={"m/d": str(path)}, judge_paths={}, settings={}, prefixes={}, seed=0, config={})
+    table = pd.read_csv(out)
+    row = table[table["scope"] == "dataset"].set_index("traces").loc["all"]
+    for name in ("tangent", "flaw"):
+        labelled = events[events["event_id"].isin([e for e, lab in labels.items() if lab == name])]
+        keys = labelled[["problem_id", "trace_id"]].drop_duplicates()
+        assert row[f"{name}_rate"] == pytest.approx(len(keys) / len(traces))
+        assert row[f"{name}_rate"] <= row["drop_rate"]
+    assert row["drop_label_source"] == "human" and row["n_human_drop_labels"] == len(drops)
+    # the spikes are not labelled: their split stays empty, the drops' does not
+    assert row["label_source"] == "none" and np.isnan(row["insight_rate"])
+    assert row["n_drops"] == len(drops)

@@ -3,6 +3,7 @@ records about how it was made, and which jobs rerun when a version changes."""
 
 import copy
 import os
+import re
 import shutil
 
 import pandas as pd
@@ -152,7 +153,10 @@ def test_a_new_grader_version_regrades_every_graded_table(tiny_run, tmp_path):
     for beside in ("workflow", "report"):  # the package finds its schema and templates next to src/
         (tmp_path / beside).symlink_to(REPO / beside)
     answers = package / "cot_potential" / "answers.py"
-    answers.write_text(answers.read_text().replace('EXTRACTOR_VERSION = "1"', 'EXTRACTOR_VERSION = "1-test"'))
+    bumped, found = re.subn(r'^EXTRACTOR_VERSION = "([^"]*)"', r'EXTRACTOR_VERSION = "\1-test"',
+                            answers.read_text(), flags=re.MULTILINE)
+    assert found == 1
+    answers.write_text(bumped)
     env = {"PYTHONPATH": f"{package}{os.pathsep}{REPO / 'src'}"}
     counts, reasons = dry_run_with(tiny_run, tmp_path, env=env)
     assert reasons["params have changed since last execution"] == {"generate_traces"}, reasons

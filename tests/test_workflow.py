@@ -81,8 +81,8 @@ def test_the_shard_count_comes_from_the_config_and_adaptive_runs_use_their_own_r
 
 
 @pytest.mark.parametrize(("configfile", "expected"), [
-    ("config/paper.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
-    ("config/showcase.yaml", ("events", "judge_spikes", "optimize_cot", "optimized_table", "dynamics_table")),
+    ("config/paper.yaml", ("events", "judge_events", "optimize_cot", "optimized_table", "dynamics_table")),
+    ("config/showcase.yaml", ("events", "judge_events", "optimize_cot", "optimized_table", "dynamics_table")),
 ])
 def test_shipped_configs_plan_the_dynamics_stages(tmp_path, configfile, expected):
     """The paper's study and the showcase plan every trace-dynamics rule (a dry run: nothing

@@ -3,8 +3,9 @@
 Only the string this returns is ever shown to math-verify; math-verify's own fallback of
 "first expression anywhere in the text" would grade an echoed ``3 * 8`` as an answer.
 
-Bump ``EXTRACTOR_VERSION`` whenever the behaviour changes: it is part of the grader's
-version, so the workflow regrades exactly the affected results.
+Bump ``EXTRACTOR_VERSION`` whenever the behaviour changes, here or in the comparison rules
+of ``grading_worker`` (the grading form below, the relative tolerance): it is part of the
+grader's version, so the workflow regrades exactly the affected results.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-EXTRACTOR_VERSION = "1"
+# 2: answers and golds are compared in their grading form, numbers within a relative tolerance.
+EXTRACTOR_VERSION = "2"
 
 _BOX_OPENERS = ("\\boxed", "\\fbox")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# A sentence's full stop inside the box: "104." (never the dots of "\ldots" or "1, 2, ...").
+_FULL_STOP = re.compile(r"(?<=[^.\\])\.$")
+# A number set in text, as AIME solutions box it: \textbf{(073)}, \text{ 42 }.
+_NUMBER_IN_TEXT = re.compile(r"\\(?:text|textbf|mathbf|mathrm)\s*\{\s*(\(?)\s*(-?\d[\d,]*(?:\.\d+)?)\s*(\)?)\s*\}")
+# Scientific notation as programs write it: 1e-7, 2.5E+3 (math-verify reads 1e-7 as 1*e - 7).
+_E_NOTATION = re.compile(r"([+-]?\d+(?:\.\d*)?)[eE]([+-]?\d+)")
 # The largest answer we pass on; longer "answers" are junk and only cost grading time.
 MAX_ANSWER_CHARS = 2000
 
@@ -127,6 +135,25 @@ def unicode_text(text: str) -> str:
     hostile completion would crash the job that writes the grades. vLLM's own text never has
     them, so no verdict written before this existed can change."""
     return _SURROGATE.sub("\ufffd", text)
+
+
+def grading_form(answer: str) -> str:
+    """The form of an answer (or gold) that math-verify is shown: formatting that states the
+    same value is undone, so that it grades like the plain value.
+
+    - a full stop closing the box: ``104.`` is ``104``;
+    - a number set in text, in parentheses or not: ``\\textbf{(073)}`` is ``073`` (AIME);
+    - a whole answer in e-notation: ``1e-7`` is ``1\\times10^{-7}``. Only a whole answer:
+      inside an expression ``2e-7`` may mean 2e - 7 (Euler's number).
+    """
+    form = _FULL_STOP.sub("", answer.strip()).strip()
+    text = _NUMBER_IN_TEXT.fullmatch(form)
+    if text and bool(text.group(1)) == bool(text.group(3)):  # parentheses, if any, balance
+        form = text.group(2)
+    sci = _E_NOTATION.fullmatch(form)
+    if sci:
+        form = f"{sci.group(1)}\\times10^{{{sci.group(2)}}}"
+    return form
 
 
 def normalize_answer(answer: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Trace dynamics: spikes, tangents, monotone traces and lucky guesses, as tests on the counts.
+"""Trace dynamics: spikes, drops, monotone traces and lucky guesses, as tests on the counts.
 
 Every change of a potential curve is judged on its counts, not on eyeballed intervals. For
 each window of 1..``window`` steps between the curve's *grid* cuts (the configured cut grid;
@@ -10,9 +10,9 @@ family-wise error per curve stays <= ``alpha`` under any dependence) or Benjamin
 
 - **spike** (insight or jump): a significant rise whose estimate is >= ``spike_min_rise``;
   overlapping or touching significant windows merge into one event;
-- **tangent**: a significant drop >= ``tangent_min_drop``; *recovered* if a later grid cut
-  regains at least ``recovery_share`` of the drop;
-- **recovery**: a significant rise that starts after a tangent and ends below the tangent's
+- **drop** (tangent, flaw or other, once labelled): a significant drop >= ``tangent_min_drop``;
+  *recovered* if a later grid cut regains at least ``recovery_share`` of the drop;
+- **recovery**: a significant rise that starts after a drop and ends below the drop's
   starting level + ``spike_min_rise``: the trace coming back, not a new insight (not a spike);
 - **monotone trace** (descriptive, ``monotone.py``): the potential never falls more than
   ``monotone_tolerance`` below its running maximum over the grid cuts (``max_shortfall``);
@@ -45,11 +45,11 @@ EVENT_COLUMNS = (
 )
 TRACE_COLUMNS = (
     "problem_id", "trace_id", "trace_correct", "n_grid_cuts", "n_samples", "pot_start", "pot_end",
-    "monotone", "n_spikes", "n_tangents", "n_tangents_recovered", "max_spike", "max_drop",
+    "monotone", "n_spikes", "n_drops", "n_drops_recovered", "max_spike", "max_drop",
     "guess_evaluable", "lucky_guess", "pre_answer_potential", "pre_answer_ci_high", "n_tests",
     "max_shortfall", "no_significant_drop",
 )
-EVENT_KINDS = ("spike", "tangent", "recovery", "lucky_guess")
+EVENT_KINDS = ("spike", "drop", "recovery", "lucky_guess")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class DynamicsSettings:
     test: str = "fisher"  # fisher | boschloo
     window: int = 2  # w: a rise or drop may span at most this many grid steps
     spike_min_rise: float = 0.2  # delta_up
-    tangent_min_drop: float = 0.2  # delta_down
+    tangent_min_drop: float = 0.2  # delta_down: the smallest drop event (the name predates drop labels)
     recovery_share: float = 0.5
     guess_start_max: float = 0.5
     guess_pre_answer_max: float = 0.35  # tau
@@ -251,20 +251,20 @@ def _curve_events(curve: _Curve, significant: list[tuple[str, int, int, float, f
     answer_token = int(curve.at("answer_token", 0))
     rises = [(a, b, p) for d, a, b, ch, p in significant if d == "rise" and ch >= settings.spike_min_rise - 1e-12]
     drops = [(a, b, p) for d, a, b, ch, p in significant if d == "drop" and -ch >= settings.tangent_min_drop - 1e-12]
-    events, tangents = [], []
+    events, drop_spans = [], []
     for a, b, p in _merge(drops):
         a, b = _extremes(pot, a, b, rising=False, tol=settings.tangent_min_drop / 2)
         trough = float(pot[b])
         need = trough + settings.recovery_share * (pot[a] - trough)
         hit = np.nonzero(pot[b + 1:] >= need - 1e-12)[0]
         recovered = bool(len(hit))
-        tangents.append((a, b, float(pot[a])))
-        events.append(_event_row(curve, "tangent", grid[a], grid[b], p, text, correct, answer_token,
+        drop_spans.append((a, b, float(pot[a])))
+        events.append(_event_row(curve, "drop", grid[a], grid[b], p, text, correct, answer_token,
                                  recovered=recovered,
                                  recovery_cut=int(curve.at("cut_index", grid[b + 1 + hit[0]])) if recovered else -1))
     for a, b, p in _merge(rises):
         a, b = _extremes(pot, a, b, rising=True, tol=settings.spike_min_rise / 2)
-        earlier = [t for t in tangents if t[0] < a]
+        earlier = [t for t in drop_spans if t[0] < a]
         kind = "spike"
         if earlier and pot[b] < earlier[-1][2] + settings.spike_min_rise - 1e-12:
             kind = "recovery"
@@ -274,17 +274,17 @@ def _curve_events(curve: _Curve, significant: list[tuple[str, int, int, float, f
     if event is not None:
         events.append(event)
     spikes = [e for e in events if e["kind"] == "spike"]
-    tangent_rows = [e for e in events if e["kind"] == "tangent"]
+    drop_rows = [e for e in events if e["kind"] == "drop"]
     summary = {
         "problem_id": curve.at("problem_id", 0), "trace_id": int(curve.at("trace_id", 0)),
         "trace_correct": correct, "n_grid_cuts": len(grid),
         "n_samples": int(np.median(curve.c["n_samples"][grid])) if len(grid) else 0,
         "pot_start": float(pot[0]) if len(pot) else np.nan, "pot_end": float(pot[-1]) if len(pot) else np.nan,
         "monotone": bool(shortfall(pot) <= settings.monotone_tolerance + 1e-12),
-        "n_spikes": len(spikes), "n_tangents": len(tangent_rows),
-        "n_tangents_recovered": sum(bool(e["recovered"]) for e in tangent_rows),
+        "n_spikes": len(spikes), "n_drops": len(drop_rows),
+        "n_drops_recovered": sum(bool(e["recovered"]) for e in drop_rows),
         "max_spike": max((e["size"] for e in spikes), default=0.0),
-        "max_drop": max((-e["size"] for e in tangent_rows), default=0.0),
+        "max_drop": max((-e["size"] for e in drop_rows), default=0.0),
         **guess, "n_tests": n_tests,
         "max_shortfall": float(shortfall(pot)), "no_significant_drop": not any_drop,
     }

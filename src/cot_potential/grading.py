@@ -8,7 +8,9 @@ its worker SIGKILLed and the verdict ``timeout``. Workers also run under a memor
 are parsed once per worker.
 
 The workers run ``python -m cot_potential.grading_worker``, which imports nothing but
-math-verify (a worker that imported pandas too would take twice as long to start).
+math-verify (a worker that imported pandas too would take twice as long to start). Our rules on
+top of math-verify (the grading form of both sides, numbers equal only within
+``grading.relative_tolerance``) live there too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from .answers import EXTRACTOR_VERSION, extract_answer, normalize_answer
 
 log = logging.getLogger(__name__)
 
-from .grading_worker import CORRECT, INCORRECT, TIMEOUT  # noqa: E402 - the worker defines its verdicts
+from .grading_worker import (  # noqa: E402 - the worker defines its verdicts and settings
+    CORRECT,
+    INCORRECT,
+    MEMORY_ENV,
+    RELATIVE_TOLERANCE_ENV,
+    TIMEOUT,
+)
 
 NO_ANSWER = "no_answer"
 VERDICTS = (CORRECT, INCORRECT, NO_ANSWER, TIMEOUT)
@@ -72,6 +80,7 @@ class GradingSettings:
     workers: int = 2
     memory_mb: int = 4096
     unboxed: str = "no_answer"
+    relative_tolerance: float = 1e-5
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> GradingSettings:
@@ -80,11 +89,11 @@ class GradingSettings:
 
 
 class _Worker:
-    def __init__(self, memory_mb: int):
+    def __init__(self, memory_mb: int, relative_tolerance: float):
         # The worker runs this very package (not whichever cot_potential the interpreter
         # finds first): a grader and its worker of different versions would disagree.
         package_root = str(Path(__file__).resolve().parents[1])
-        env = dict(os.environ, COT_POTENTIAL_GRADER_MEMORY_MB=str(memory_mb),
+        env = dict(os.environ, **{MEMORY_ENV: str(memory_mb), RELATIVE_TOLERANCE_ENV: repr(relative_tolerance)},
                    PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cot_potential.grading_worker"],
@@ -136,6 +145,8 @@ class GraderPool:
     def __init__(self, settings: GradingSettings = GradingSettings()):
         if settings.timeout_s <= 0:
             raise ValueError("grading timeout_s must be > 0")
+        if not 0 <= settings.relative_tolerance < 1:
+            raise ValueError("grading relative_tolerance must be in [0, 1)")
         self.settings = settings
         self._workers: list[_Worker] = []
         # After the first kill, started spares (one per worker) replace killed workers at
@@ -168,7 +179,7 @@ class GraderPool:
         return [lookup[p] for p in pairs]
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self.settings.memory_mb)
+        worker = _Worker(self.settings.memory_mb, self.settings.relative_tolerance)
         worker.deadline = time.monotonic() + self.STARTUP_TIMEOUT_S
         return worker
 

@@ -3,7 +3,8 @@
 A detected event *matches* a planted one of the same curve when their cut intervals share at
 least one step (``detected.start < planted.end`` and ``planted.start < detected.end``).
 Planted lucky guesses are also spikes (the jump at the answer), so detected spikes are
-scored against planted spikes and guesses together; tangents against tangents; lucky
+scored against planted spikes and guesses together; detected drops against planted drops
+(the simulator's ``tangent``); lucky
 guesses by curve.
 """
 
@@ -51,7 +52,7 @@ def score(events: pd.DataFrame, traces: pd.DataFrame, planted: pd.DataFrame,
     monotone call is no test and is checked against its own null, ``monotone.py``)."""
     out: dict[str, Any] = {}
     spikes = _match(events[events["kind"] == "spike"], planted[planted["kind"] == "spike"])
-    tangents_d = events[events["kind"] == "tangent"]
+    tangents_d = events[events["kind"] == "drop"]  # detected drops vs. the planted ones
     tangents_p = planted[planted["kind"] == "tangent"]
     tangents = _match(tangents_d, tangents_p)
     pairs = _overlaps(tangents_d, tangents_p)

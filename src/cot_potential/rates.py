@@ -1,5 +1,6 @@
 """The rates table ``results/tables/dynamics.csv``: how often traces are monotone, have spikes,
-insights, jumps, tangents or lucky guesses, and pass@k with and without lucky guesses.
+insights, jumps, drops, tangents, flaws or lucky guesses, and pass@k with and without lucky
+guesses. Insight, jump, tangent and flaw rates come only from labels (``labels.py``).
 
 Monotone is descriptive (``monotone.py``): the rate at ``dynamics.monotone_tolerance`` and at
 each of ``dynamics.monotone_tolerances``, each beside its null for this run (the share of
@@ -23,13 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .labels import Resolution
+from .labels import Resolution, no_labels
 from .monotone import grid_counts, null_share, null_shortfalls, tolerance_suffix
 from .stats import cluster_rate
 
-RATES = ("monotone", "no_significant_drop", "spike", "insight", "jump", "tangent", "tangent_recovered", "lucky_guess")
+RATES = ("monotone", "no_significant_drop", "spike", "insight", "jump", "drop", "drop_recovered", "tangent", "flaw",
+         "lucky_guess")
+# Rates that exist only where the events of their kind are labelled.
+LABELLED_RATES = {"insight": "spike", "jump": "spike", "tangent": "drop", "flaw": "drop"}
+LABELLED = ("human", "judge", "no_spikes", "no_drops", "mixed")  # label sources whose split counts
 KEYS = ("model", "dataset", "scope", "level", "trace_source", "traces")
-LABELLED = ("human", "judge", "no_spikes", "mixed")  # label sources whose insight/jump split counts
 PROTOCOL = ("n_samples", "cut_grid", "n_grid_cuts", "alpha", "correction", "test", "window",
             "spike_min_rise", "tangent_min_drop", "guess_start_max", "guess_pre_answer_max",
             "monotone_tolerance", "monotone_null_replicates")
@@ -44,16 +48,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
-    """Per trace, the property behind each rate (True/False)."""
+def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, str],
+                drop_labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per trace, the property behind each rate (True/False). ``labels``: spike labels,
+    ``drop_labels``: drop labels (event id -> label)."""
     key = ["problem_id", "trace_id"]
     spikes = events[events["kind"] == "spike"].assign(label=lambda e: e["event_id"].map(labels))
+    drops = events[events["kind"] == "drop"].assign(label=lambda e: e["event_id"].map(drop_labels or {}))
 
     def has(rows: pd.DataFrame) -> pd.Series:
         found = set(map(tuple, rows[key].itertuples(index=False)))
         return pd.Series([k in found for k in map(tuple, traces[key].itertuples(index=False))], index=traces.index)
 
-    tangents = events[events["kind"] == "tangent"]
     return pd.DataFrame({
         "problem_id": traces["problem_id"], "trace_id": traces["trace_id"],
         "trace_correct": traces["trace_correct"].astype(bool),
@@ -63,8 +69,10 @@ def trace_flags(traces: pd.DataFrame, events: pd.DataFrame, labels: dict[str, st
         "spike": traces["n_spikes"] > 0,
         "insight": has(spikes[spikes["label"] == "insight"]),
         "jump": has(spikes[spikes["label"] == "jump"]),
-        "tangent": traces["n_tangents"] > 0,
-        "tangent_recovered": has(tangents[tangents["recovered"].fillna(False).astype(bool)]),
+        "drop": traces["n_drops"] > 0,
+        "drop_recovered": has(drops[drops["recovered"].fillna(False).astype(bool)]),
+        "tangent": has(drops[drops["label"] == "tangent"]),
+        "flaw": has(drops[drops["label"] == "flaw"]),
         "lucky_guess": traces["lucky_guess"].astype(bool),
         "guess_evaluable": traces["guess_evaluable"].astype(bool),
     })
@@ -114,16 +122,27 @@ def pass_at_k_table(flags: pd.DataFrame, ks: list[int]) -> dict[str, float]:
     return out
 
 
+def _label_facts(resolution: Resolution, prefix: str) -> dict[str, Any]:
+    """The label columns of one kind of event: ``label_source, kappa, n_human_labels, ...``
+    for spikes (prefix ``""``), ``drop_label_source, drop_kappa, n_human_drop_labels, ...``."""
+    infix = f"{prefix}_" if prefix else ""
+    return {f"{infix}label_source": resolution.source, f"{infix}kappa": resolution.kappa,
+            f"n_human_{infix}labels": resolution.n_human, f"n_judge_{infix}labels": resolution.n_judge,
+            f"n_{infix}label_overlap": resolution.n_overlap}
+
+
 def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution, *, model: str,
               dataset: str, trace_source: str, protocol: dict[str, Any], ks: list[int],
               tolerances: tuple[float, ...] = (), null: np.ndarray | None = None, scope: str = "dataset",
-              level: str = "") -> list[dict[str, Any]]:
+              level: str = "", drops: Resolution | None = None) -> list[dict[str, Any]]:
     """The rows of one run (or of a model pooled over its datasets, ``scope="pooled"``, or of
     one difficulty level, ``scope="level"``): all traces, correct traces, incorrect traces.
+    ``resolution``: the spikes' labels, ``drops``: the drops' (none if not given);
     ``null``: the monotone null's shortfalls, (replicates, traces) in the order of ``traces``."""
-    flags = trace_flags(traces, events, resolution.labels)
+    drops = drops or no_labels()
+    flags = trace_flags(traces, events, resolution.labels, drops.labels)
     problems = pd.Index(sorted(flags["problem_id"].unique()))
-    labelled = resolution.source in LABELLED
+    labelled = {"spike": resolution.source in LABELLED, "drop": drops.source in LABELLED}
     rows = []
     for name, subset in (("all", flags["trace_correct"] | True), ("correct", flags["trace_correct"]),
                          ("incorrect", ~flags["trace_correct"])):
@@ -132,17 +151,16 @@ def rate_rows(traces: pd.DataFrame, events: pd.DataFrame, resolution: Resolution
                                "n_traces": int(subset.sum()),
                                "n_problems": int(flags.loc[subset, "problem_id"].nunique())}
         for rate in RATES:
-            if rate in ("insight", "jump") and not labelled:
+            if rate in LABELLED_RATES and not labelled[LABELLED_RATES[rate]]:
                 est = lo = hi = float("nan")
             else:
                 est, lo, hi = _rate(flags, subset, rate, problems)
             row[f"{rate}_rate"], row[f"{rate}_rate_ci_low"], row[f"{rate}_rate_ci_high"] = est, lo, hi
         row.update(monotone_columns(flags, subset, problems, tuple(tolerances), null))
         row["guess_evaluable_rate"] = float(flags.loc[subset, "guess_evaluable"].mean()) if subset.any() else np.nan
-        row.update(label_source=resolution.source, kappa=resolution.kappa, n_human_labels=resolution.n_human,
-                   n_judge_labels=resolution.n_judge, n_label_overlap=resolution.n_overlap,
-                   n_spikes=int(events.loc[events["kind"] == "spike"].merge(
-                       flags.loc[subset, ["problem_id", "trace_id"]]).shape[0]))
+        mine = events.merge(flags.loc[subset, ["problem_id", "trace_id"]])
+        row.update(_label_facts(resolution, ""), n_spikes=int((mine["kind"] == "spike").sum()),
+                   **_label_facts(drops, "drop"), n_drops=int((mine["kind"] == "drop").sum()))
         if name == "all":
             row.update(pass_at_k_table(flags, ks))
         row.update(protocol)
@@ -170,20 +188,18 @@ def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials
     """One run's inputs to ``rate_rows``: its traces, events, label resolution, protocol and the
     monotone null (seeded by the run's key, so adding a run changes no other run's null)."""
     from .dynamics import DynamicsSettings
-    from .labels import read_labels, resolve_labels
+    from .labels import check_label_kinds, read_labels, resolve_labels
     from .tables import read_table
 
     dyn = DynamicsSettings.from_config(settings)
     traces, events = read_table(traces_path), read_table(events_path)
     human = read_labels(human_labels[run["key"]]) if run["key"] in human_labels else None
     judge = read_table(judge_paths[run["key"]]) if run["key"] in judge_paths else None
-    spike_ids = events.loc[events["kind"] == "spike", "event_id"].tolist()
-    unknown = sorted(set(human["event_id"]) - set(events["event_id"])) if human is not None else []
-    if unknown:
-        raise ValueError(f"human labels for {run['key']}: {len(unknown)} event ids are not events of this run, "
-                         f"e.g. {unknown[:3]} (were the labels made for another run?)")
-    resolution = resolve_labels(spike_ids, human, judge, min_kappa=settings.get("min_kappa", 0.6),
-                                min_overlap=settings.get("min_overlap", 20))
+    if human is not None:
+        check_label_kinds(human, events, f"human labels for {run['key']}")
+    gate = dict(min_kappa=settings.get("min_kappa", 0.6), min_overlap=settings.get("min_overlap", 20))
+    spikes, drops = (resolve_labels(events.loc[events["kind"] == kind, "event_id"].tolist(), human, judge,
+                                    kind=kind, **gate) for kind in ("spike", "drop"))
     protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
                 "cut_grid": cut_grid_label(prefixes),
                 "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
@@ -191,7 +207,7 @@ def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials
     curves = grid_counts(read_table(potentials_path), zip(traces["problem_id"], traces["trace_id"]))
     null = null_shortfalls(curves, replicates=dyn.monotone_null_replicates,
                            seed=zlib.crc32(f"{seed}/{run['key']}".encode()))
-    return {"run": run, "traces": traces, "events": events, "resolution": resolution, "protocol": protocol,
+    return {"run": run, "traces": traces, "events": events, "resolution": spikes, "drops": drops, "protocol": protocol,
             "null": null, "tolerances": dyn.monotone_tolerances}
 
 
@@ -225,6 +241,7 @@ def pooled_run(loaded: list[dict[str, Any]]) -> dict[str, Any]:
     run = {**loaded[0]["run"], "dataset": "+".join(prefixes)}
     return {**loaded[0], "run": run, "traces": traces, "events": events, "protocol": protocol,
             "resolution": pool_resolutions([one["resolution"] for one in loaded], prefixes),
+            "drops": pool_resolutions([one["drops"] for one in loaded], prefixes),
             "null": np.concatenate([one["null"] for one in loaded], axis=1)}
 
 
@@ -260,9 +277,11 @@ def dynamics_table_job(runs: list[dict[str, Any]], trace_paths: list[str], event
 
     def rows_of(one: dict[str, Any], **where: str) -> list[dict[str, Any]]:
         run = one["run"]
-        return rate_rows(one["traces"], one["events"], one["resolution"], model=run["model"], dataset=run["dataset"],
+        rows = rate_rows(one["traces"], one["events"], one["resolution"], model=run["model"], dataset=run["dataset"],
                          trace_source=run["trace_source"], protocol=one["protocol"], ks=ks,
-                         tolerances=one["tolerances"], null=one["null"], **where)
+                         tolerances=one["tolerances"], null=one["null"], drops=one["drops"], **where)
+        # the model's weights (a hub id or a path) say which model a run is, whatever its config name
+        return [{**row, "weights": run.get("weights")} for row in rows]
 
     rows = [row for one in loaded for row in rows_of(one)]
     by_model: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -3,6 +3,7 @@ import re
 
 from cot_potential.answer_locator import LOCATOR_VERSION
 from cot_potential.grading import grader_version
+from cot_potential.judge import PROMPT_VERSION as JUDGE_PROMPT_VERSION
 from cot_potential.ids import slug, sub_seed
 from cot_potential.models import model_spec, weights_dir
 from cot_potential.plan import rollout_shards
@@ -262,8 +263,8 @@ def curve_run_labels():
     for run, d in curve_runs():
         optimized = run in OPTIMIZED_RUNS
         model = OPTIMIZED_RUNS[run] if optimized else MODEL_BY_SLUG[run]
-        labels.append({"model": model, "dataset": d, "key": f"{run}/{d}",
-                       "trace_source": "optimized" if optimized else "sampled"})
+        labels.append({"model": model, "weights": config["models"][model]["weights"], "dataset": d,
+                       "key": f"{run}/{d}", "trace_source": "optimized" if optimized else "sampled"})
     return labels
 
 

@@ -40,7 +40,7 @@ rule annotations:
         "../scripts/annotations.py"
 
 
-rule judge_spikes:
+rule judge_events:
     input:
         card=judge_card,
         annotations="results/annotations/{model}/{dataset}.csv",
@@ -51,10 +51,11 @@ rule judge_spikes:
     params:
         seed=job_seed("judge"),
         max_tokens=DYNAMICS["judge"]["max_tokens"],
+        prompt_version=JUDGE_PROMPT_VERSION,
     log:
-        "logs/judge_spikes/{model}/{dataset}.log",
+        "logs/judge_events/{model}/{dataset}.log",
     benchmark:
-        "benchmarks/judge_spikes/{model}/{dataset}.tsv"
+        "benchmarks/judge_events/{model}/{dataset}.tsv"
     # An engine job (see generate_traces).
     threads: judge_threads
     resources:
@@ -62,7 +63,7 @@ rule judge_spikes:
     conda:
         ENGINE_ENV
     script:
-        "../scripts/judge_spikes.py"
+        "../scripts/judge_events.py"
 
 
 rule dynamics_table:

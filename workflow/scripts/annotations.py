@@ -1,4 +1,5 @@
-"""Rule annotations: every spike with its text and context, for humans to label insight or jump."""
+"""Rule annotations: every spike and drop with its text and context, for humans to label
+(insight | jump, tangent | flaw | other)."""
 from cot_potential.labels import annotations_job
 from cot_potential.logs import job_log
 

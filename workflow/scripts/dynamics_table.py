@@ -1,5 +1,5 @@
-"""Rule dynamics_table: the rates of monotone traces, spikes, insights, jumps, tangents and
-lucky guesses per run, with 95% CIs for traces clustered in problems, and pass@k."""
+"""Rule dynamics_table: the rates of monotone traces, spikes, insights, jumps, drops, tangents,
+flaws and lucky guesses per run, with 95% CIs for traces clustered in problems, and pass@k."""
 from cot_potential.logs import job_log
 from cot_potential.rates import dynamics_table_job
 

@@ -1,4 +1,4 @@
-"""Rule events: spikes, tangents, recoveries and lucky guesses of every curve, and a summary per trace."""
+"""Rule events: spikes, drops, recoveries and lucky guesses of every curve, and a summary per trace."""
 from cot_potential.dynamics import events_job
 from cot_potential.logs import job_log
 

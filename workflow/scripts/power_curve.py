@@ -1,4 +1,4 @@
-"""Rule power_curve: recall of planted spikes and tangents vs. effect size and N on this grid."""
+"""Rule power_curve: recall of planted spikes and drops vs. effect size and N on this grid."""
 from cot_potential.logs import job_log
 from cot_potential.power import power_job
 

@@ -3,7 +3,7 @@
 Events are not detected here: the pipeline's dynamics stage (``dynamics.detect_events``,
 rule ``events``) already judges every potential curve, the maze models' included, with the
 project's definitions and the thresholds of the ``dynamics:`` config (a *spike* is a
-significant rise of at least ``spike_min_rise``, a *tangent* a significant drop of at least
+significant rise of at least ``spike_min_rise``, a *drop* a significant drop of at least
 ``tangent_min_drop``, a curve is *monotone* when its potential never falls more than
 ``monotone_tolerance`` below its running maximum; exact one-sided tests on the counts, Holm
 or BH per curve). This module reads its per-trace summaries
@@ -24,7 +24,7 @@ from ..stats import clopper_pearson
 
 CURVE = ["problem_id", "trace_id"]
 SHAPE_COLUMNS = ["problem_id", "trace_id", "trace_correct", "n_grid_cuts", "pot_start", "pot_end",
-                 "monotone", "n_spikes", "n_tangents", "max_spike", "max_drop"]
+                 "monotone", "n_spikes", "n_drops", "max_spike", "max_drop"]
 
 
 def curve_shapes(dynamics: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def compare(shapes: pd.DataFrame) -> pd.DataFrame:
             "monotone_rate": mono, "monotone_ci_low": mono_low, "monotone_ci_high": mono_high,
             "spike_rate": spike, "spike_ci_low": spike_low, "spike_ci_high": spike_high,
             "spikes_per_curve": float(group["n_spikes"].mean()),
-            "tangents_per_curve": float(group["n_tangents"].mean()),
+            "drops_per_curve": float(group["n_drops"].mean()),
             "mean_pot_start": float(group["pot_start"].mean()), "mean_pot_end": float(group["pot_end"].mean()),
             "trace_accuracy": float(group["trace_correct"].mean()),
         })

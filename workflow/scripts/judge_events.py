@@ -1,4 +1,5 @@
-"""Rule judge_spikes: an LLM judge labels every spike insight or jump (versioned prompt)."""
+"""Rule judge_events: an LLM judge labels every spike (insight | jump) and drop (tangent | flaw | other),
+versioned prompts."""
 from cot_potential.judge import judge_job
 from cot_potential.logs import job_log
 
