@@ -77,3 +77,14 @@ def test_with_a_record_folder_each_engine_writes_what_it_was_asked(monkeypatch, 
     assert first["sampling"] == {"temperature": 0.7} and first["tokens"] == 2
     assert first["digest"] == completions_digest([[(c.text, c.token_ids, c.finish_reason) for c in out[0]]])
     assert first["digest"] != second["digest"]
+
+
+def test_auto_dtype_is_float32_only_on_a_cpu_without_bf16_arithmetic():
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f\n"
+    sapphire = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n"
+    graviton = "processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n"
+    assert not engine.cpu_has_bf16(avx2) and engine.cpu_has_bf16(sapphire) and engine.cpu_has_bf16(graviton)
+    assert engine.engine_dtype("auto", on_gpu=False, cpuinfo=avx2) == "float32"
+    assert engine.engine_dtype("auto", on_gpu=False, cpuinfo=sapphire) == "auto"
+    assert engine.engine_dtype("auto", on_gpu=True, cpuinfo=avx2) == "auto"  # GPUs have bf16
+    assert engine.engine_dtype("bfloat16", on_gpu=False, cpuinfo=avx2) == "bfloat16"  # asked for: kept

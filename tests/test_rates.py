@@ -7,7 +7,7 @@ import pytest
 
 from cot_potential.dynamics import DynamicsSettings, detect_events
 from cot_potential.labels import Resolution, no_labels
-from cot_potential.rates import cut_grid_label, pass_at_k, rate_rows
+from cot_potential.rates import RATES, cut_grid_label, pass_at_k, rate_rows
 from cot_potential.simulate import simulate_curves
 from cot_potential.stats import clopper_pearson
 
@@ -185,7 +185,7 @@ def test_the_report_shows_pooled_and_level_rows_and_the_monotone_null(tmp_path):
                 "guess_pre_answer_max": 0.35, "monotone_tolerance": 0.1, "monotone_null_replicates": 200}
     html = render("dynamics.html.j2", {"dynamics": {
         "sections": [], "paper": PAPER, "comparison": compared, "power": [], "power_figure": None, "optimized": [],
-        "pass_columns": ["pass_at_1"], "monotone_tolerances": monotone_tolerances(rates),
+        "pass_columns": ["pass_at_1"], "rate_names": list(RATES), "monotone_tolerances": monotone_tolerances(rates),
         "summary_rows": summary_rows(rates), "settings": settings, "isnan": lambda x: x != x}})
     assert "Monotone curves and sampling noise" in html and "b level 2" in html and "a+b (pooled)" in html
 

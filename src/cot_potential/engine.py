@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .engine_record import EngineRecord
-from .gpus import Placement, place_cpus, place_engine
+from .gpus import Placement, place_cpus, place_engine, visible_devices
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +131,36 @@ def prepare_process(settings: EngineSettings, threads: int | None = None) -> Pla
     return placement
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (x86 ``avx512_bf16`` or
+    ``amx_bf16``, Arm ``bf16``); True where ``/proc/cpuinfo`` cannot be read (no guess)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return True
+    flags = {flag for line in cpuinfo.splitlines() if re.match(r"(flags|Features)\s*:", line)
+             for flag in line.split(":", 1)[1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def engine_dtype(dtype: str, on_gpu: bool, cpuinfo: str | None = None) -> str:
+    """The dtype vLLM is given: ``auto`` is vLLM's own choice (the weights' dtype), except on a
+    CPU without bfloat16 arithmetic, where it is float32: there vLLM emulates bf16, 4.2x slower
+    (SmolLM2-135M, 64 prompts x 128 tokens on an AVX2-only 2-core VM, 2026-12-05: 46 vs. 192
+    tokens/s). An explicit dtype is always kept."""
+    if dtype != "auto" or on_gpu:
+        return dtype
+    return "auto" if cpu_has_bf16(cpuinfo) else "float32"
+
+
 def llm_arguments(weights: str, revision: str | None, settings: EngineSettings, seed: int) -> dict[str, Any]:
-    """The keyword arguments of ``vllm.LLM``."""
+    """The keyword arguments of ``vllm.LLM`` (call after ``prepare_process``, which decides the GPUs)."""
     kwargs: dict[str, Any] = dict(
         model=weights,
         revision=revision,
         seed=seed,
-        dtype=settings.dtype,
+        dtype=engine_dtype(settings.dtype, on_gpu=bool(visible_devices())),
         enforce_eager=settings.enforce_eager,
         enable_prefix_caching=settings.enable_prefix_caching,
         gpu_memory_utilization=settings.gpu_memory_utilization,
