@@ -114,6 +114,7 @@ def other_dtype(config):
 
 EVERYTHING_OF_THE_MODEL = {"model_card", "generate_traces", "cut_prefixes", "transfer_prefixes", "rollout",
                            "grade", "potentials", "transfer_table", "plot_potentials", "plot_transfer", "report",
+                           "report_page",  # the report as one self-contained page
                            # trace dynamics and the potential-optimized CoT of the model
                            "events", "annotations", "dynamics_table", "plot_dynamics", "optimize_cot",
                            "optimized_table"}

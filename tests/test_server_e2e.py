@@ -91,7 +91,7 @@ def served_config(url: str, **engine) -> dict:
     model["engine"] = {"backend": "openai", "base_url": url, "served_model": SERVED, "threads": 1,
                        "max_concurrency": 4, "max_retries": 1, "retry_backoff_s": 0.5, **engine}
     config.update(models={MODEL: model}, potentials=[{"model": MODEL, "datasets": [DATASET]}],
-                  transfer={"pairs": []}, optimize={"enabled": False}, rollouts={"n": N, "shards": 1})
+                  transfer={"pairs": []}, optimize={"enabled": False}, rollouts={"n": N})
     return config
 
 

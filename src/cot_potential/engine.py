@@ -230,10 +230,12 @@ class Engine:
         started = time.monotonic()
         from vllm import LLM
 
-        self.llm = LLM(**llm_arguments(weights, revision, settings, seed))
+        arguments = llm_arguments(weights, revision, settings, seed)
+        self.llm = LLM(**arguments)
         self.max_model_len = context_window(self.llm)
         self.seed = seed
-        log.info("engine for %s ready in %.1f s (seed %d)", weights, time.monotonic() - started, seed)
+        log.info("engine for %s ready in %.1f s (seed %d, dtype %s)", weights, time.monotonic() - started, seed,
+                 arguments["dtype"])
         if self.record:
             self.record.ready()
 
