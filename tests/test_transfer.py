@@ -154,9 +154,26 @@ def test_build_prefixes_conditions_counts_and_budgets(smollm2_tokenizer):
     assert (full["actual_fraction"] == 1.0).all()
     own = prefixes[prefixes["condition"] == "own"]
     assert own["trace_correct"].eq(False).all() and source["trace_correct"].eq(True).all()
+    # The budget does not shrink with the placed prefix: every row, f = 0 too, gets L_max.
+    assert prefixes["max_tokens"].eq(100).all() and not prefixes["budget_cut"].any()
     for row in prefixes.to_dict("records"):
-        assert row["max_tokens"] == 100 - len(smollm2_tokenizer.encode(row["prefix_text"], add_special_tokens=False)) or row["max_tokens"] == 1
         assert smollm2_tokenizer.decode(row["prompt_token_ids"]).endswith(row["prefix_text"])
+
+
+def test_a_configured_budget_is_cut_only_where_the_context_overflows(smollm2_tokenizer):
+    ids = ["a", "b"]
+    problems = pd.DataFrame({"problem_id": ids, "problem": ["q a", "q b"], "answer": ["1", "2"]})
+    def build(engine):
+        return build_prefixes(problems, _sources(ids), [], smollm2_tokenizer, {**card(), "engine": engine},
+                              fractions=[0.0, 1.0], conditions=["source"], n=4, alone_factor=4, seed=1, budget=40)
+
+    lengths = build({})["prompt_token_ids"].map(len)
+    context = int(lengths.min()) + 40  # f = 0 fits exactly; the whole traces overflow it
+    prefixes = build({"max_model_len": context})
+    assert prefixes["budget"].eq(40).all()
+    assert (prefixes["max_tokens"] == (context - lengths).clip(upper=40, lower=1)).all()
+    assert (prefixes["budget_cut"] == (lengths + 40 > context)).all()
+    assert prefixes["budget_cut"].any() and not prefixes["budget_cut"].all()
 
 
 def test_answer_leaks_are_flagged():

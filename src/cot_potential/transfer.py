@@ -193,8 +193,13 @@ def build_prefixes(
     n: int,
     alone_factor: int,
     seed: int,
+    budget: int | None = None,
 ) -> pd.DataFrame:
-    """The transfer prefix table of one (pair, dataset): every condition and fraction."""
+    """The transfer prefix table of one (pair, dataset): every condition and fraction.
+
+    Every prefix, f = 0 included, gives the target the same ``budget`` of new tokens (None:
+    its L_max), so a longer placed prefix never shortens what the target may write.
+    """
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
         raise ValueError(f"unknown transfer conditions {sorted(unknown)}; known: {CONDITIONS}")
@@ -252,11 +257,20 @@ def build_prefixes(
                         text, kept = cut_source(mine, f)
                         add(pid, "own", f, text, trace=mine.trace_id, kept=kept, total=mine.n_units, n_samples=n)
     prefixes = pd.DataFrame(rows)
-    prefixes["max_tokens"] = [
-        max(1, card["max_tokens"] - len(encode_text(tokenizer, t))) for t in prefixes["prefix_text"]
-    ]
+    prefixes["budget"] = int(budget or card["max_tokens"])
+    prefixes["max_tokens"] = [fitted_budget(int(budget or card["max_tokens"]), len(ids), card)
+                              for ids in prefixes["prompt_token_ids"]]
+    prefixes["budget_cut"] = prefixes["max_tokens"] < prefixes["budget"]
     prefixes["trace_correct"] = _placed_trace_correct(prefixes, by_problem, own_by_problem)
     return prefixes
+
+
+def fitted_budget(budget: int, prompt_tokens: int, card: dict[str, Any]) -> int:
+    """The budget, cut only where prompt + prefix + budget would overflow the target's
+    ``max_model_len`` (the config check plans against that; a cross-tokenizer prefix or a long
+    problem can still exceed the plan, and ``budget_cut`` records it)."""
+    context = (card.get("engine") or {}).get("max_model_len")
+    return max(1, min(budget, context - prompt_tokens)) if context else budget
 
 
 def _placed_trace_correct(prefixes: pd.DataFrame, by_problem: dict[str, list[SourceText]],
@@ -295,7 +309,7 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
                  source_card_path: str | None, own_traces_path: str | None,
                  imported: dict[str, Any] | None, out: str, fractions: Sequence[float],
                  conditions: Sequence[str], n: int, alone_factor: int, seed: int,
-                 grading: dict[str, Any], config: dict[str, Any]) -> None:
+                 grading: dict[str, Any], config: dict[str, Any], budget: int | None = None) -> None:
     """Rule transfer_prefixes: the prefix table of one (pair, dataset)."""
     import logging
 
@@ -317,12 +331,13 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
     own = source_texts_from_traces(read_table(own_traces_path), target_tokenizer) if own_traces_path else []
     prefixes = build_prefixes(problems, sources, own, target_tokenizer, target_card,
                               fractions=fractions, conditions=conditions, n=n,
-                              alone_factor=alone_factor, seed=seed)
+                              alone_factor=alone_factor, seed=seed, budget=budget)
     with GraderPool(GradingSettings.from_config(grading)) as pool:
         prefixes["answer_leak"] = flag_answer_leaks(prefixes, problems, pool.verify)
     logging.getLogger(__name__).info(
-        "%d transfer prefixes for %d problems; %d state the answer already",
-        len(prefixes), prefixes["problem_id"].nunique(), int(prefixes["answer_leak"].sum()))
+        "%d transfer prefixes for %d problems; %d state the answer already; %d have their budget "
+        "of %d cut by the context", len(prefixes), prefixes["problem_id"].nunique(),
+        int(prefixes["answer_leak"].sum()), int(prefixes["budget_cut"].sum()), int(prefixes["budget"].iloc[0]))
     from .grading import grader_version
 
     tables = [problems_path, *(p for p in (source_traces_path, own_traces_path) if p)]
