@@ -2,6 +2,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
@@ -202,6 +203,7 @@ def _potentials():
                      "trace_correct": pid != "c", "answer_leak": pid == "a", "actual_fraction": 0.48})
     df = pd.DataFrame(rows)
     df["potential"] = df["n_correct"] / df["n_samples"]
+    df["n_truncated"] = 0
     return df
 
 
@@ -213,14 +215,59 @@ def test_unlock_summary():
     table = summarize(_potentials(), source="s", target="t", dataset="d", n_boot=200)
     row = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'all' and leak_filter == 'all'").iloc[0]
     assert row.n_problems == 3 and row.n_unsolved_alone == 2
-    assert row.unlocked_rate == pytest.approx(0.5)
+    # b: 2 of 4 against 0 of 4 on the floor is no significant rise (Fisher p = 0.21): not
+    # unlocked, though one sample was correct.
+    assert row.unlocked_rate == 0 and row.any_correct_rate == pytest.approx(0.5)
     assert row.mean_potential == pytest.approx((1 + 0.5 + 0) / 3)
     assert row.mean_potential_unsolved == pytest.approx(0.25)
     assert row.answer_leak_rate == pytest.approx(1 / 3)
     assert row.mean_potential_ci_low <= row.mean_potential <= row.mean_potential_ci_high
     floor = table.query("condition == 'source' and fraction == 0 and leak_filter == 'all'").iloc[0]
-    assert floor.unlocked_rate == 0 and floor.no_answer_rate == pytest.approx(0.25)
+    assert floor.unlocked_rate == 0 and floor.any_correct_rate == 0 and floor.no_answer_rate == pytest.approx(0.25)
     no_leak = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'all' and leak_filter == 'no_leak'").iloc[0]
     assert no_leak.n_problems == 2
     correct = table.query("condition == 'source' and fraction == 0.5 and source_traces == 'correct' and leak_filter == 'all'").iloc[0]
     assert correct.n_problems == 2
+
+
+@pytest.mark.parametrize("potential", [0.0, 0.005, 0.05])
+def test_the_exact_unlock_test_keeps_its_level_on_problems_that_never_change(potential):
+    """Unsolved problems picked through the alone batch (0 of 4N), a true potential that does
+    not change with f: at every f the share called unlocked by the exact test (floor batch as
+    reference, Holm over the fractions) is <= alpha + 2 Monte Carlo SE."""
+    from cot_potential.unlocks import exact_unlocks
+
+    rng = np.random.default_rng(7)
+    n, fractions, alpha, draws = 16, 9, 0.05, 200_000
+    selected = rng.binomial(4 * n, potential, size=draws) == 0
+    problems = int(selected.sum())
+    assert problems > 5_000
+    floor = rng.binomial(n, potential, size=problems)
+    counts = rng.binomial(n, potential, size=(problems, fractions))
+    called = exact_unlocks(counts, np.full(counts.shape, n), floor, np.full(problems, n), alpha)
+    rate = called.mean(axis=0)
+    se = np.sqrt(alpha * (1 - alpha) / problems)
+    assert (rate <= alpha + 2 * se).all(), rate
+    if potential > 0:  # the old rule, ">= 1 correct of N", breaks the same bound
+        assert ((counts > 0).mean(axis=0) > alpha + 2 * se).all()
+
+
+def test_the_exact_unlock_test_finds_a_real_rise():
+    from cot_potential.unlocks import exact_unlocks
+
+    counts = np.array([[0, 1, 12, 15], [0, 0, 1, 0]])
+    called = exact_unlocks(counts, np.full(counts.shape, 16), [0, 0], [16, 16], 0.05)
+    assert called.tolist() == [[False, False, True, True], [False, False, False, False]]
+
+
+def test_unlocked_needs_the_test_and_the_threshold():
+    from cot_potential.unlocks import floor_counts, unlock_decisions
+
+    rows = pd.DataFrame({"problem_id": ["a", "a", "b"], "fraction": [0.3, 0.6, 0.6],
+                         "n_correct": [6, 14, 40], "n_samples": [16, 16, 64], "majority_correct": [0.0, 1.0, 0.0]})
+    floor = floor_counts(pd.DataFrame({"problem_id": ["a", "b"], "condition": "floor",
+                                       "n_correct": [0, 0], "n_samples": [16, 16]}))
+    decided = unlock_decisions(rows, floor, alpha=0.05, threshold=0.5).set_index(["problem_id", "fraction"])
+    # a at 0.3: 6/16 vs 0/16 is significant (p = 0.009, Holm 0.018) but below the threshold.
+    assert bool(decided.loc[("a", 0.3), "significant"]) and not decided.loc[("a", 0.3), "unlocked"]
+    assert decided.loc[("a", 0.6), "unlocked"] and decided.loc[("b", 0.6), "unlocked"]

@@ -37,6 +37,8 @@ rule transfer_table:
     params:
         runs=transfer_run_labels(),
         seed=config["seed"],
+        alpha=TRANSFER["alpha"],
+        threshold=TRANSFER["unlock_threshold"],
     log:
         "logs/transfer_table/transfer_table.log",
     conda:

@@ -4,7 +4,8 @@ from cot_potential.unlocks import table_job
 
 
 def main(smk):
-    table_job(list(smk.input), smk.params.runs, smk.output[0], seed=smk.params.seed, config=smk.config)
+    table_job(list(smk.input), smk.params.runs, smk.output[0], seed=smk.params.seed, config=smk.config,
+              alpha=smk.params.alpha, threshold=smk.params.threshold)
 
 
 if __name__ == "__main__":
