@@ -96,6 +96,23 @@ def test_thinking_tags_are_stripped():
     assert strip_thinking_tags("<think>\nhmm 3+4=7\n</think>\n\nSo \\boxed{7}") == "hmm 3+4=7\n\n\nSo \\boxed{7}"
 
 
+def test_a_thinking_trace_places_its_thinking_span_only():
+    from cot_potential.transfer import placed_text, source_texts_from_traces
+
+    trace = "<think>\nhmm 3+4=7, doubled 14\n</think>\n\nSo the answer is \\boxed{14}."
+    assert placed_text(trace, thinking=True, span="thinking") == "hmm 3+4=7, doubled 14"
+    assert "boxed" in placed_text(trace, thinking=True, span="whole")
+    assert "boxed" in placed_text("3+4=7 so \\boxed{7}", thinking=False, span="thinking")
+    # an unclosed block (a truncated trace, or a template that opened <think> in the prompt)
+    assert placed_text("hmm 3+4=7 and then", thinking=True, span="thinking") == "hmm 3+4=7 and then"
+    traces = pd.DataFrame({"problem_id": ["a"], "trace_id": [0], "text": [trace], "correct": [True]})
+    [source] = source_texts_from_traces(traces, None, thinking=True)
+    # f = 1 hands over the whole thinking span and nothing of the answer section
+    assert cut_source(source, 1.0) == ("hmm 3+4=7, doubled 14", 4)
+    with pytest.raises(ValueError, match="placed_span"):
+        placed_text(trace, thinking=True, span="answer")
+
+
 def test_derangement_has_no_fixed_point_and_is_seeded():
     ids = [f"p{i}" for i in range(12)]
     d = derangement(ids, 3)

@@ -2,7 +2,9 @@
 
 The source's trace (another model's, or a human solution) is cut at fractions of its
 units (tokens for a model source, words for imported text), the cut snapped to a whitespace
-boundary (the actual fraction is recorded), stripped of the source's thinking tags and placed
+boundary (the actual fraction is recorded). Of a thinking source only the thinking span is
+cut and placed (``transfer.placed_span``), never its final answer section; stripped of the
+source's thinking tags, it is placed
 at the beginning of the *target's* own assistant turn under the target's chat template. The
 result is an ordinary prefix table, so rollouts, grading and potentials are the pipeline's
 own stages.
@@ -39,6 +41,7 @@ from .prompting import build_messages, encode_text, render_prompt_text
 CONDITIONS = ("source", "own", "reasonless", "shuffled")
 BASELINES = ("alone", "floor")
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+PLACED_SPANS = ("thinking", "whole")
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|so|then|which|because)\b)")
@@ -62,6 +65,21 @@ class SourceText:
 def strip_thinking_tags(text: str) -> str:
     """The CoT without the source's own ``<think>``/``</think>`` tags."""
     return text.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
+
+
+def thinking_text(text: str) -> str:
+    """The thinking span of a thinking model's trace: what precedes ``</think>`` (all of an
+    unclosed block, as a truncated trace leaves it), without the tags; the final answer
+    section after ``</think>`` is dropped, so no fraction hands over the written answer."""
+    return strip_thinking_tags(text.split(THINK_CLOSE, 1)[0])
+
+
+def placed_text(text: str, thinking: bool, span: str) -> str:
+    """What of a trace is placed: the thinking span of a thinking model (``span: thinking``)
+    or the whole trace without its tags (``span: whole``, and every non-thinking source)."""
+    if span not in PLACED_SPANS:
+        raise ValueError(f"transfer.placed_span must be one of {PLACED_SPANS}, got {span!r}")
+    return thinking_text(text) if thinking and span == "thinking" else strip_thinking_tags(text)
 
 
 def word_ends(text: str) -> tuple[int, ...]:
@@ -170,11 +188,13 @@ def states_gold(text: str, gold: str) -> bool:
     return states_answer(text, gold)
 
 
-def source_texts_from_traces(traces: pd.DataFrame, tokenizer: Any | None) -> list[SourceText]:
-    """Source units: the model's own tokens when its tokenizer is given, else words."""
+def source_texts_from_traces(traces: pd.DataFrame, tokenizer: Any | None, *, thinking: bool = False,
+                             span: str = "thinking") -> list[SourceText]:
+    """Source units: the model's own tokens when its tokenizer is given, else words; the text
+    is what ``placed_text`` keeps of each trace (its thinking span for a thinking model)."""
     out = []
     for row in traces.to_dict("records"):
-        text = strip_thinking_tags(row["text"])
+        text = placed_text(row["text"], thinking, span)
         ends = token_ends(tokenizer, text) if tokenizer is not None else word_ends(text)
         out.append(SourceText(row["problem_id"], int(row["trace_id"]), text, ends,
                               None if pd.isna(row.get("correct")) else bool(row.get("correct"))))
@@ -309,7 +329,8 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
                  source_card_path: str | None, own_traces_path: str | None,
                  imported: dict[str, Any] | None, out: str, fractions: Sequence[float],
                  conditions: Sequence[str], n: int, alone_factor: int, seed: int,
-                 grading: dict[str, Any], config: dict[str, Any], budget: int | None = None) -> None:
+                 grading: dict[str, Any], config: dict[str, Any], budget: int | None = None,
+                 placed_span: str = "thinking") -> None:
     """Rule transfer_prefixes: the prefix table of one (pair, dataset)."""
     import logging
 
@@ -326,9 +347,12 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
         texts = imported_texts(imported, problems).assign(trace_id=0, correct=None)
         sources = source_texts_from_traces(texts, None)
     else:
-        source_tokenizer = load_tokenizer(read_json(source_card_path))
-        sources = source_texts_from_traces(read_table(source_traces_path), source_tokenizer)
-    own = source_texts_from_traces(read_table(own_traces_path), target_tokenizer) if own_traces_path else []
+        source_card = read_json(source_card_path)
+        sources = source_texts_from_traces(read_table(source_traces_path), load_tokenizer(source_card),
+                                           thinking=source_card["thinking"], span=placed_span)
+    own = (source_texts_from_traces(read_table(own_traces_path), target_tokenizer,
+                                    thinking=target_card["thinking"], span=placed_span)
+           if own_traces_path else [])
     prefixes = build_prefixes(problems, sources, own, target_tokenizer, target_card,
                               fractions=fractions, conditions=conditions, n=n,
                               alone_factor=alone_factor, seed=seed, budget=budget)

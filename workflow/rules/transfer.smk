@@ -10,6 +10,7 @@ rule transfer_prefixes:
         imported=transfer_imported_spec,
         conditions=TRANSFER["conditions"],
         alone_factor=TRANSFER["alone_factor"],
+        placed_span=TRANSFER["placed_span"],
         n=transfer_n,
         seed=job_seed("transfer"),
         grading=config["grading"],
