@@ -106,8 +106,15 @@ def test_transfer_table_has_every_condition_and_the_prefixes_sit_in_the_targets_
         assert text.endswith("<|im_start|>assistant\n" + row["prefix_text"])
     pot = pd.read_parquet(tiny_run / "results/potentials/transfer.self" / f"{DATASET}.parquet")
     assert (pot["n_samples"] == pot["condition"].map({"alone": 8}).fillna(2)).all()
+    assert (prefixes["max_tokens"] == prefixes["budget"]).all()  # the budget does not shrink with f
+    fstars = pd.read_csv(tiny_run / "results/tables/transfer_fstar.csv")
+    assert set(fstars["condition"]) <= {"source", "own", "reasonless", "shuffled"}
+    assert (fstars["censored"] == fstars["f_star"].isna()).all()
+    paired = pd.read_csv(tiny_run / "results/tables/transfer_paired.csv")
+    assert set(paired["comparison"]) <= {"source vs reasonless", "source vs shuffled"}
     html = (tiny_run / "results/report/index.html").read_text()
     assert 'id="transfer"' in html and "figures/transfer.self/arith/curves.png" in html
+    assert (tiny_run / "results/report/figures/transfer.self/arith/unlocked.png").is_file()
 
 
 # ------------------------------------------------------------------ shards, reuse, adaptive

@@ -288,3 +288,80 @@ def test_unlocked_needs_the_test_and_the_threshold():
     # a at 0.3: 6/16 vs 0/16 is significant (p = 0.009, Holm 0.018) but below the threshold.
     assert bool(decided.loc[("a", 0.3), "significant"]) and not decided.loc[("a", 0.3), "unlocked"]
     assert decided.loc[("a", 0.6), "unlocked"] and decided.loc[("b", 0.6), "unlocked"]
+
+
+def _simulated_targets(rng, planted, *, n=32, low=0.03, jump=0.6, fractions=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+                       conditions=("source",)):
+    """Potentials of a target that cannot solve any problem alone (alone 0 of 4N by
+    construction) and whose potential jumps by ``jump`` at the problem's planted f* (None: never)."""
+    rows = []
+    for i, f_star in enumerate(planted):
+        pid = f"p{i}"
+        rows.append({"problem_id": pid, "condition": "alone", "fraction": 0.0, "n_correct": 0, "n_samples": 4 * n})
+        rows.append({"problem_id": pid, "condition": "floor", "fraction": 0.0,
+                     "n_correct": int(rng.binomial(n, low)), "n_samples": n})
+        for condition in conditions:
+            for f in fractions:
+                p = low + jump if condition == "source" and f_star is not None and f >= f_star - 1e-9 else low
+                rows.append({"problem_id": pid, "condition": condition, "fraction": f,
+                             "n_correct": int(rng.binomial(n, p)), "n_samples": n})
+    df = pd.DataFrame(rows).assign(n_no_answer=0, n_truncated=0, answer_leak=False, trace_correct=True,
+                                   actual_fraction=lambda d: d["fraction"])
+    df["potential"] = df["n_correct"] / df["n_samples"]
+    return df
+
+
+@pytest.mark.parametrize("n", [32, 128])
+def test_planted_unlocking_fractions_are_recovered(n):
+    """A planted jump of 0.6 at a known fraction: f-hat* equals the planted f* for >= 90% of
+    problems; problems never unlocked come out censored."""
+    from cot_potential.unlocks import fstar
+
+    rng = np.random.default_rng(3)
+    fractions = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    planted = [fractions[i % len(fractions)] for i in range(180)] + [None] * 20
+    found = fstar(_simulated_targets(rng, planted, n=n, fractions=fractions))
+    found = found[found["leak_filter"] == "all"].set_index("problem_id")
+    hits = [(f is None and found.loc[f"p{i}", "censored"]) or
+            (f is not None and np.isclose(found.loc[f"p{i}", "f_star"], f)) for i, f in enumerate(planted)]
+    assert np.mean(hits) >= 0.9, np.mean(hits)
+
+
+def test_cumulative_share_and_paired_tests():
+    from cot_potential.unlocks import cumulative_unlocked, fstar, paired_tests
+
+    rng = np.random.default_rng(5)
+    planted = [0.2] * 30 + [None] * 10
+    potentials = _simulated_targets(rng, planted, fractions=(0.1, 0.2, 0.4), conditions=("source", "reasonless"))
+    found = fstar(potentials)
+    curve = cumulative_unlocked(found, [0.1, 0.2, 0.4]).query("leak_filter == 'all'").set_index(["condition", "fraction"])
+    assert curve.loc[("source", 0.1), "share"] <= 0.1 and curve.loc[("source", 0.2), "share"] >= 0.6
+    assert curve.loc[("reasonless", 0.4), "share"] <= 0.1 and (curve["n_unsolved"] == 40).all()
+    assert (curve["ci_low"] <= curve["share"]).all() and (curve["share"] <= curve["ci_high"]).all()
+    paired = paired_tests(potentials).query("leak_filter == 'no_leak'").set_index("fraction")
+    assert paired["comparison"].eq("source vs reasonless").all() and paired["primary"].tolist() == [False, True, False]
+    at = paired.loc[0.2]
+    assert at["source_only"] >= 20 and at["control_only"] == 0 and at["p_value"] < 1e-5
+    assert at["both"] + at["source_only"] + at["control_only"] + at["neither"] == at["n_problems"] == 40
+    assert (paired["p_holm"] >= paired["p_value"]).all()
+
+
+def test_the_table_job_writes_fstar_and_paired_tables_and_the_unlocked_figure(tmp_path):
+    from cot_potential.report import transfer_figures_job
+    from cot_potential.tables import write_table
+    from cot_potential.unlocks import table_job
+
+    potentials = _simulated_targets(np.random.default_rng(1), [0.2] * 6 + [None] * 2, fractions=(0.2, 0.6),
+                                    conditions=("source", "reasonless", "shuffled"))
+    write_table(potentials, tmp_path / "pot.parquet")
+    out = {name: str(tmp_path / f"{name}.csv") for name in ("transfer", "transfer_fstar", "transfer_paired")}
+    table_job([str(tmp_path / "pot.parquet")], [{"source": "s", "target": "t", "dataset": "d"}], out["transfer"],
+              seed=0, config={}, fstar_out=out["transfer_fstar"], paired_out=out["transfer_paired"])
+    fstars, paired = pd.read_csv(out["transfer_fstar"]), pd.read_csv(out["transfer_paired"])
+    assert len(fstars) == 8 * 3 * 2 and set(fstars["source"]) == {"s"}
+    assert set(paired["comparison"]) == {"source vs reasonless", "source vs shuffled"}
+    primary = paired[paired["primary"]]  # f = 0.2, source vs reasonless, prefixes not stating the answer
+    assert primary[["fraction", "comparison", "leak_filter"]].values.tolist() == [[0.2, "source vs reasonless", "no_leak"]]
+    transfer_figures_job(out["transfer"], str(tmp_path / "pot.parquet"), str(tmp_path / "fig"), source="s",
+                         target="t", dataset="d", fstar_path=out["transfer_fstar"])
+    assert (tmp_path / "fig" / "unlocked.png").stat().st_size > 1000

@@ -168,15 +168,110 @@ def _named(name: str, estimate: tuple[float, float, float]) -> dict[str, float]:
     return {name: estimate[0], f"{name}_ci_low": estimate[1], f"{name}_ci_high": estimate[2]}
 
 
-def table_job(potential_paths: list[str], runs: list[dict[str, str]], out: str, *,
-              seed: int, config: dict[str, Any], alpha: float = 0.05, threshold: float = 0.5) -> None:
-    """Rule transfer_table: ``results/tables/transfer.csv`` over all pairs and datasets."""
+FSTAR_COLUMNS = ("source", "target", "dataset", "condition", "leak_filter", "problem_id", "f_star", "censored",
+                 "n_fractions", "max_fraction")
+PAIRED_COLUMNS = ("source", "target", "dataset", "leak_filter", "comparison", "fraction", "n_problems", "both",
+                  "source_only", "control_only", "neither", "p_value", "p_holm", "primary")
+
+
+def _decisions(potentials: pd.DataFrame, *, alpha: float, threshold: float):
+    """``(condition, leak_filter, decisions of the problems unsolved alone)`` per condition and
+    leak filter (a leaking prefix is dropped: it cannot unlock its problem at that f)."""
+    potentials = _with_majority(potentials)
+    unsolved, floor = unsolved_alone(potentials), floor_counts(potentials)
+    measured = potentials[~potentials["condition"].isin(BASELINE_CONDITIONS)]
+    measured = measured[measured["problem_id"].map(unsolved).fillna(False).astype(bool)]
+    for condition in sorted(measured["condition"].unique()):
+        rows = measured[measured["condition"] == condition]
+        problems = sorted(rows["problem_id"].unique())
+        for leak_filter in ("all", "no_leak"):
+            chosen = rows if leak_filter == "all" else rows[~rows["answer_leak"].astype(bool)]
+            yield condition, leak_filter, problems, unlock_decisions(chosen, floor, alpha=alpha, threshold=threshold)
+
+
+def fstar(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: float = 0.5) -> pd.DataFrame:
+    """Per problem unsolved alone, condition and leak filter: f* = the smallest fraction that
+    unlocks it; NaN and ``censored`` when none of its fractions does (f* > the largest)."""
+    rows = []
+    for condition, leak_filter, problems, decided in _decisions(potentials, alpha=alpha, threshold=threshold):
+        by_problem = {pid: group for pid, group in decided.groupby("problem_id")} if len(decided) else {}
+        for pid in problems:
+            group = by_problem.get(pid, decided.iloc[:0])
+            unlocked = group.loc[group["unlocked"].astype(bool), "fraction"]
+            rows.append({"condition": condition, "leak_filter": leak_filter, "problem_id": pid,
+                         "f_star": float(unlocked.min()) if len(unlocked) else float("nan"),
+                         "censored": unlocked.empty, "n_fractions": len(group),
+                         "max_fraction": float(group["fraction"].max()) if len(group) else float("nan")})
+    return pd.DataFrame(rows, columns=list(FSTAR_COLUMNS[3:]))
+
+
+def cumulative_unlocked(fstars: pd.DataFrame, fractions, level: float = 0.95) -> pd.DataFrame:
+    """Per condition and leak filter: the share of unsolved problems with f* <= f at each f,
+    with its exact (Clopper-Pearson) interval over problems."""
+    from .stats import clopper_pearson
+
+    rows = []
+    for (condition, leak_filter), group in fstars.groupby(["condition", "leak_filter"]):
+        for f in sorted(fractions):
+            rows.append({"condition": condition, "leak_filter": leak_filter, "fraction": float(f),
+                         "n_unsolved": len(group), "unlocked": int((group["f_star"] <= f + 1e-9).sum())})
+    out = pd.DataFrame(rows, columns=["condition", "leak_filter", "fraction", "n_unsolved", "unlocked"])
+    out["share"] = out["unlocked"] / out["n_unsolved"].where(out["n_unsolved"] > 0)
+    out["ci_low"], out["ci_high"] = clopper_pearson(out["unlocked"], out["n_unsolved"], level)
+    return out
+
+
+def paired_tests(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: float = 0.5,
+                 controls=("reasonless", "shuffled"), primary: tuple[float, str] = (0.2, "reasonless")) -> pd.DataFrame:
+    """Source vs each control at each f, paired over problems unsolved alone that have both:
+    exact McNemar on the per-problem unlock decisions (several traces of a problem pooled into
+    one decision); Holm over fractions x comparisons per leak filter. ``primary`` (f, control)
+    on prefixes that do not state the answer is the one test fixed in advance: its unadjusted
+    p-value is the confirmatory one (a stated answer is not reasoning that transfers)."""
+    from .stats import mcnemar_exact
+
+    decided = {(c, lf): d for c, lf, _, d in _decisions(potentials, alpha=alpha, threshold=threshold)}
+    rows = []
+    for (condition, leak_filter), source in decided.items():
+        if condition != "source":
+            continue
+        mine = source.set_index(["problem_id", "fraction"])["unlocked"].astype(bool)
+        for control in controls:
+            if (control, leak_filter) not in decided:
+                continue
+            theirs = decided[(control, leak_filter)].set_index(["problem_id", "fraction"])["unlocked"].astype(bool)
+            both = pd.concat([mine.rename("s"), theirs.rename("c")], axis=1, join="inner")
+            for f, at in both.groupby(level="fraction"):
+                b, c = int((at["s"] & ~at["c"]).sum()), int((~at["s"] & at["c"]).sum())
+                rows.append({"leak_filter": leak_filter, "comparison": f"source vs {control}", "fraction": float(f),
+                             "n_problems": len(at), "both": int((at["s"] & at["c"]).sum()), "source_only": b,
+                             "control_only": c, "neither": int((~at["s"] & ~at["c"]).sum()),
+                             "primary": bool(np.isclose(f, primary[0]) and control == primary[1]
+                                             and leak_filter == "no_leak")})
+    out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS[3:] if c not in ("p_value", "p_holm")])
+    out["p_value"] = mcnemar_exact(out["source_only"], out["control_only"]) if len(out) else []
+    out["p_holm"] = out.groupby("leak_filter")["p_value"].transform(lambda p: holm(p.to_numpy())) if len(out) else []
+    return out[list(PAIRED_COLUMNS[3:])]
+
+
+def table_job(potential_paths: list[str], runs: list[dict[str, str]], out: str, *, seed: int,
+              config: dict[str, Any], fstar_out: str | None = None, paired_out: str | None = None,
+              alpha: float = 0.05, threshold: float = 0.5, primary: tuple[float, str] = (0.2, "reasonless")) -> None:
+    """Rule transfer_table: ``results/tables/transfer.csv`` over all pairs and datasets, and
+    beside it the per-problem f* table and the paired comparisons of conditions."""
     from .provenance import provenance
     from .tables import read_table, write_table
 
-    parts = [summarize(read_table(path), source=run["source"], target=run["target"],
-                       dataset=run["dataset"], alpha=alpha, threshold=threshold, seed=seed)
-             for path, run in zip(potential_paths, runs)]
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TABLE_COLUMNS))
-    write_table(table, out, provenance(config, seed=seed, runs=runs, alpha=alpha, unlock_threshold=threshold,
-                                       inputs=list(potential_paths)))
+    parts, fstars, paired = [], [], []
+    for path, run in zip(potential_paths, runs):
+        potentials, names = read_table(path), {k: run[k] for k in ("source", "target", "dataset")}
+        parts.append(summarize(potentials, **names, alpha=alpha, threshold=threshold, seed=seed))
+        fstars.append(fstar(potentials, alpha=alpha, threshold=threshold).assign(**names))
+        paired.append(paired_tests(potentials, alpha=alpha, threshold=threshold, primary=primary).assign(**names))
+    meta = provenance(config, seed=seed, runs=runs, alpha=alpha, unlock_threshold=threshold,
+                      primary={"fraction": primary[0], "control": primary[1]}, inputs=list(potential_paths))
+    for frames, columns, path in ((parts, TABLE_COLUMNS, out), (fstars, FSTAR_COLUMNS, fstar_out),
+                                  (paired, PAIRED_COLUMNS, paired_out)):
+        if path is not None:
+            table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+            write_table(table[list(columns)], path, meta)
