@@ -155,7 +155,7 @@ def test_the_paper_plans_transfer_rollouts_with_the_pairs_budget(paper):
     pair = next(p for p in config["transfer"]["pairs"] if p["name"] == "qwen3-32b-to-0_6b")
     assert pair["budget"] == 10240 and "budget 10240" in x["basis"]
     length, n, fractions = 15000, 128, [f for f in pair["fractions"] if f > 0]  # Qwen3-0.6B on AIME
-    base, streams = 5 * n, 4  # alone (4N) + floor (N); source, reasonless, shuffled, own
+    base, streams = 5 * n, len(config["transfer"]["conditions"])  # alone (4N) + floor (N); one trace each
     expected = 30 * (base * min(10240, length)
                      + streams * n * sum(min(10240, max(16, (1 - f) * length)) for f in fractions))
     assert x["tokens"] == pytest.approx(expected)

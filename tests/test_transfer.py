@@ -160,6 +160,7 @@ def test_build_prefixes_conditions_counts_and_budgets(smollm2_tokenizer):
                               n=4, alone_factor=4, seed=1)
     per = prefixes.groupby("condition").size().to_dict()
     assert per == {"alone": 3, "floor": 3, "source": 6, "own": 6, "reasonless": 6, "shuffled": 6}
+    assert "filler" not in per  # not asked for
     assert prefixes.loc[prefixes["condition"] == "alone", "n"].eq(16).all()
     assert prefixes.loc[prefixes["condition"] != "alone", "n"].eq(4).all()
     assert prefixes["prefix_id"].is_unique
@@ -359,9 +360,26 @@ def test_the_table_job_writes_fstar_and_paired_tables_and_the_unlocked_figure(tm
               seed=0, config={}, fstar_out=out["transfer_fstar"], paired_out=out["transfer_paired"])
     fstars, paired = pd.read_csv(out["transfer_fstar"]), pd.read_csv(out["transfer_paired"])
     assert len(fstars) == 8 * 3 * 2 and set(fstars["source"]) == {"s"}
-    assert set(paired["comparison"]) == {"source vs reasonless", "source vs shuffled"}
+    assert set(paired["comparison"]) == {"source vs reasonless", "source vs shuffled"}  # no filler measured
     primary = paired[paired["primary"]]  # f = 0.2, source vs reasonless, prefixes not stating the answer
     assert primary[["fraction", "comparison", "leak_filter"]].values.tolist() == [[0.2, "source vs reasonless", "no_leak"]]
     transfer_figures_job(out["transfer"], str(tmp_path / "pot.parquet"), str(tmp_path / "fig"), source="s",
                          target="t", dataset="d", fstar_path=out["transfer_fstar"])
     assert (tmp_path / "fig" / "unlocked.png").stat().st_size > 1000
+
+
+def test_the_filler_prefix_is_neutral_text_as_long_as_the_real_one_in_target_tokens(smollm2_tokenizer):
+    from cot_potential.transfer import encode_text
+
+    ids = ["a", "b"]
+    problems = pd.DataFrame({"problem_id": ids, "problem": ["q a", "q b"], "answer": ["1", "2"]})
+    neutral = "The path runs past a row of tall trees and a quiet pond."
+    prefixes = build_prefixes(problems, _sources(ids), [], smollm2_tokenizer, card(), fractions=[0.0, 0.5, 1.0],
+                              conditions=["source", "filler"], n=4, alone_factor=4, seed=1, filler_text=neutral)
+    source = prefixes[prefixes["condition"] == "source"].set_index(["problem_id", "fraction"])
+    filler = prefixes[prefixes["condition"] == "filler"].set_index(["problem_id", "fraction"])
+    assert len(filler) == len(source) == 4 and filler["trace_correct"].isna().all()
+    for key, row in filler.iterrows():
+        assert row["prefix_text"] and set(row["prefix_text"].split()) <= set(neutral.split())
+        real = len(encode_text(smollm2_tokenizer, source.loc[key, "prefix_text"]))
+        assert abs(len(encode_text(smollm2_tokenizer, row["prefix_text"])) - real) <= 2

@@ -169,7 +169,7 @@ class Planner:
         transfer = self.config.get("transfer", {})
         n = transfer.get("n") or self.config.get("rollouts", {}).get("n", 128)
         fractions = [f for f in pair["fractions"] if f > 0]
-        conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled"])
+        conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled", "filler"])
         problems, length = self.problems(dataset), self.trace_tokens(pair["target"], dataset)
         others = len([c for c in conditions if c != "own"])
         streams = self.config.get("traces", {}).get("per_problem", 1) * others + (1 if "own" in conditions else 0)

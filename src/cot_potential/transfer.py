@@ -16,6 +16,8 @@ Conditions (the controls answer "does the content of the trace matter, or its pr
 - ``reasonless``: the source's CoT of a *different* problem of the dataset (a seeded
   derangement), matched in units to the real prefix;
 - ``shuffled``: the real prefix with its sentences in a seeded random order;
+- ``filler``: neutral text (``transfer.filler_text`` repeated) of as many target tokens as
+  the real prefix: tells "any text in the turn helps" apart from "this reasoning helps";
 - ``alone``: f = 0 with ``alone_factor`` x N samples: an independent batch that decides which
   problems the target cannot solve alone;
 - ``floor``: f = 0 with N fresh samples: the noise floor of "unlocking" (problems picked as
@@ -38,7 +40,7 @@ from .answer_locator import LOCATOR_VERSION, states_answer
 from .answers import last_boxed
 from .prompting import build_messages, encode_text, render_prompt_text
 
-CONDITIONS = ("source", "own", "reasonless", "shuffled")
+CONDITIONS = ("source", "own", "reasonless", "shuffled", "filler")
 BASELINES = ("alone", "floor")
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 PLACED_SPANS = ("thinking", "whole")
@@ -214,6 +216,7 @@ def build_prefixes(
     alone_factor: int,
     seed: int,
     budget: int | None = None,
+    filler_text: str = "",
 ) -> pd.DataFrame:
     """The transfer prefix table of one (pair, dataset): every condition and fraction.
 
@@ -233,7 +236,7 @@ def build_prefixes(
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
 
-    def add(problem_id, condition, fraction, placed, *, trace, kept, total, n_samples, donor=None,
+    def add(problem_id, condition, fraction, placed, *, trace, kept, total, n_samples, donor_problem_id=None,
             shuffle_unit=None):
         prompt, assistant = place(tokenizer, card, problem_text[problem_id], placed)
         rows.append({
@@ -244,32 +247,24 @@ def build_prefixes(
             "fraction": float(fraction),
             "actual_fraction": kept / total if total else 0.0,
             "prefix_units": kept,
-            "donor_problem_id": donor,
+            "donor_problem_id": donor_problem_id,
             "shuffle_unit": shuffle_unit,
             "prompt_token_ids": encode_text(tokenizer, prompt + assistant),
             "prefix_text": assistant,
             "n": n_samples,
         })
 
+    filler = filler_source(tokenizer, filler_text, max((s.text for s in sources), key=len, default="")) \
+        if "filler" in conditions else None
     for pid in ids:
         add(pid, "alone", 0.0, "", trace=-1, kept=0, total=0, n_samples=alone_factor * n)
         add(pid, "floor", 0.0, "", trace=-1, kept=0, total=0, n_samples=n)
         for src in by_problem[pid]:
-            for f in fractions:
-                if f <= 0:
-                    continue  # f = 0 is the same empty prefix for every condition: the floor
-                text, kept = cut_source(src, f)
-                if "source" in conditions:
-                    add(pid, "source", f, text, trace=src.trace_id, kept=kept, total=src.n_units, n_samples=n)
-                if "shuffled" in conditions:
-                    shuffled, unit = shuffle_sentences(text, rng)
-                    add(pid, "shuffled", f, shuffled, trace=src.trace_id, kept=kept,
-                        total=src.n_units, n_samples=n, shuffle_unit=unit)
-                if "reasonless" in conditions:
-                    donor = by_problem[donors[pid]][0]
-                    other, other_kept = cut_units(donor, kept)
-                    add(pid, "reasonless", f, other, trace=src.trace_id, kept=other_kept,
-                        total=src.n_units, n_samples=n, donor=donor.problem_id)
+            donor = by_problem[donors[pid]][0] if donors else None
+            for f in (f for f in fractions if f > 0):  # f = 0 is the same empty prefix for all: the floor
+                for condition, placed, kept, extra in cut_conditions(src, f, conditions, rng, donor, filler, tokenizer):
+                    add(pid, condition, f, placed, trace=src.trace_id, kept=kept, total=src.n_units,
+                        n_samples=n, **extra)
             if "own" in conditions and pid in own_by_problem and src is by_problem[pid][0]:
                 mine = own_by_problem[pid]
                 for f in fractions:
@@ -283,6 +278,34 @@ def build_prefixes(
     prefixes["budget_cut"] = prefixes["max_tokens"] < prefixes["budget"]
     prefixes["trace_correct"] = _placed_trace_correct(prefixes, by_problem, own_by_problem)
     return prefixes
+
+
+def cut_conditions(src: SourceText, fraction: float, conditions: Sequence[str], rng: random.Random,
+                   donor: SourceText | None, filler: SourceText | None, tokenizer: Any):
+    """The placed texts of one source trace at one fraction, per condition other than
+    ``own``: ``(condition, text, units kept, extra columns)``."""
+    text, kept = cut_source(src, fraction)
+    if "source" in conditions:
+        yield "source", text, kept, {}
+    if "shuffled" in conditions:
+        shuffled, unit = shuffle_sentences(text, rng)
+        yield "shuffled", shuffled, kept, {"shuffle_unit": unit}
+    if "reasonless" in conditions:
+        other, other_kept = cut_units(donor, kept)
+        yield "reasonless", other, other_kept, {"donor_problem_id": donor.problem_id}
+    if "filler" in conditions:
+        # as many of the *target's* tokens as the placed prefix: what the target reads
+        neutral, _ = cut_units(filler, len(encode_text(tokenizer, text)))
+        yield "filler", neutral, kept, {}
+
+
+def filler_source(tokenizer: Any, sentence: str, longest: str) -> SourceText:
+    """Neutral text (``sentence`` repeated) at least as long as the longest source text, in
+    the target's tokens, to cut length-matched filler prefixes from."""
+    sentence = sentence.strip() + " "
+    copies = 2 + 2 * len(longest) // max(1, len(sentence))
+    text = (sentence * copies).strip()
+    return SourceText("filler", -1, text, token_ends(tokenizer, text), None)
 
 
 def fitted_budget(budget: int, prompt_tokens: int, card: dict[str, Any]) -> int:
@@ -300,7 +323,7 @@ def _placed_trace_correct(prefixes: pd.DataFrame, by_problem: dict[str, list[Sou
     out = []
     for condition, pid, trace, donor in zip(prefixes["condition"], prefixes["problem_id"],
                                             prefixes["source_trace_id"], prefixes["donor_problem_id"]):
-        if condition in BASELINES:
+        if condition in BASELINES or condition == "filler":
             out.append(None)
         elif condition == "own":
             out.append(own_by_problem[pid].correct)
@@ -330,7 +353,7 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
                  imported: dict[str, Any] | None, out: str, fractions: Sequence[float],
                  conditions: Sequence[str], n: int, alone_factor: int, seed: int,
                  grading: dict[str, Any], config: dict[str, Any], budget: int | None = None,
-                 placed_span: str = "thinking") -> None:
+                 placed_span: str = "thinking", filler_text: str = "") -> None:
     """Rule transfer_prefixes: the prefix table of one (pair, dataset)."""
     import logging
 
@@ -355,7 +378,7 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
            if own_traces_path else [])
     prefixes = build_prefixes(problems, sources, own, target_tokenizer, target_card,
                               fractions=fractions, conditions=conditions, n=n,
-                              alone_factor=alone_factor, seed=seed, budget=budget)
+                              alone_factor=alone_factor, seed=seed, budget=budget, filler_text=filler_text)
     with GraderPool(GradingSettings.from_config(grading)) as pool:
         prefixes["answer_leak"] = flag_answer_leaks(prefixes, problems, pool.verify)
     logging.getLogger(__name__).info(

@@ -222,8 +222,8 @@ def cumulative_unlocked(fstars: pd.DataFrame, fractions, level: float = 0.95) ->
 
 
 def paired_tests(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: float = 0.5,
-                 controls=("reasonless", "shuffled"), primary: tuple[float, str] = (0.2, "reasonless")) -> pd.DataFrame:
-    """Source vs each control at each f, paired over problems unsolved alone that have both:
+                 controls=("reasonless", "shuffled", "filler"), primary: tuple[float, str] = (0.2, "reasonless")) -> pd.DataFrame:
+    """Source vs each control (reasonless, shuffled, filler) at each f, paired over problems unsolved alone that have both:
     exact McNemar on the per-problem unlock decisions (several traces of a problem pooled into
     one decision); Holm over fractions x comparisons per leak filter. ``primary`` (f, control)
     on prefixes that do not state the answer is the one test fixed in advance: its unadjusted

@@ -11,6 +11,7 @@ rule transfer_prefixes:
         conditions=TRANSFER["conditions"],
         alone_factor=TRANSFER["alone_factor"],
         placed_span=TRANSFER["placed_span"],
+        filler_text=TRANSFER["filler_text"],
         n=transfer_n,
         seed=job_seed("transfer"),
         grading=config["grading"],

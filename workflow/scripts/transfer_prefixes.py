@@ -12,6 +12,7 @@ def main(smk):
         fractions=smk.params.pair["fractions"], conditions=smk.params.conditions, n=smk.params.n,
         alone_factor=smk.params.alone_factor, seed=smk.params.seed, grading=smk.params.grading,
         config=smk.config, budget=smk.params.pair.get("budget"), placed_span=smk.params.placed_span,
+        filler_text=smk.params.filler_text,
     )
 
 
