@@ -383,3 +383,15 @@ def test_the_filler_prefix_is_neutral_text_as_long_as_the_real_one_in_target_tok
         assert row["prefix_text"] and set(row["prefix_text"].split()) <= set(neutral.split())
         real = len(encode_text(smollm2_tokenizer, source.loc[key, "prefix_text"]))
         assert abs(len(encode_text(smollm2_tokenizer, row["prefix_text"])) - real) <= 2
+
+
+def test_the_power_of_the_unlock_and_paired_tests():
+    from cot_potential.unlocks import paired_power, unlock_power
+
+    assert unlock_power(1.0, 6, n_fractions=2) == pytest.approx(1.0)
+    assert unlock_power(0.0, 6, n_fractions=2) == 0
+    assert 0.3 < unlock_power(0.7, 6, n_fractions=2) < 0.5 < unlock_power(0.7, 128, n_fractions=9)
+    # 7 problems all unlocked by the source only: p = 2 / 2^7 < 0.05; 5 cannot reach 0.05
+    assert paired_power(7, 1.0, 0.0) == pytest.approx(1.0) and paired_power(5, 1.0, 0.0) == 0
+    assert paired_power(30, 0.3, 0.3) <= 0.05  # no difference: at most the level
+    assert paired_power(10, 0.8, 0.0) > paired_power(7, 0.8, 0.0) > 0.5

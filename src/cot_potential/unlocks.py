@@ -254,6 +254,37 @@ def paired_tests(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: fl
     return out[list(PAIRED_COLUMNS[3:])]
 
 
+def unlock_power(potential: float, n: int, *, n_fractions: int, floor_potential: float = 0.0,
+                 floor_n: int | None = None, alpha: float = 0.05, threshold: float = 0.5) -> float:
+    """Exact probability that one problem whose true potential at f is ``potential`` is called
+    unlocked at f: the count beats a floor batch of ``floor_n`` (default ``n``) at Holm's
+    first step (alpha / n_fractions, so a lower bound) and reaches the threshold."""
+    from scipy import stats as sps
+
+    floor_n = floor_n or n
+    k, k0 = np.meshgrid(np.arange(n + 1), np.arange(floor_n + 1), indexing="ij")
+    called = (fisher_greater(k, n, k0, floor_n) <= alpha / n_fractions) & (k / n >= threshold)
+    weight = sps.binom.pmf(k, n, potential) * sps.binom.pmf(k0, floor_n, floor_potential)
+    return float((weight * called).sum())
+
+
+def paired_power(n_problems: int, p_source: float, p_control: float, alpha: float = 0.05) -> float:
+    """Exact power of the two-sided exact McNemar test over ``n_problems`` pairs, when a
+    problem is unlocked by the source with probability ``p_source`` and by the control with
+    ``p_control``, independently: the sum over every (source-only, control-only) count."""
+    from scipy import stats as sps
+
+    from .stats import mcnemar_exact
+
+    only_source, only_control = p_source * (1 - p_control), p_control * (1 - p_source)
+    b, c = np.meshgrid(np.arange(n_problems + 1), np.arange(n_problems + 1), indexing="ij")
+    valid = b + c <= n_problems
+    rest = np.where(valid, n_problems - b - c, 0)
+    probability = sps.multinomial.pmf(np.stack([b, c, rest], axis=-1), n_problems,
+                                      [only_source, only_control, 1 - only_source - only_control])
+    return float((np.where(valid, probability, 0) * (mcnemar_exact(b, c) <= alpha)).sum())
+
+
 def table_job(potential_paths: list[str], runs: list[dict[str, str]], out: str, *, seed: int,
               config: dict[str, Any], fstar_out: str | None = None, paired_out: str | None = None,
               alpha: float = 0.05, threshold: float = 0.5, primary: tuple[float, str] = (0.2, "reasonless")) -> None:
