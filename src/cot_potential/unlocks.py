@@ -228,7 +228,7 @@ def paired_tests(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: fl
     one decision); Holm over fractions x comparisons per leak filter. ``primary`` (f, control)
     on prefixes that do not state the answer is the one test fixed in advance: its unadjusted
     p-value is the confirmatory one (a stated answer is not reasoning that transfers)."""
-    from .stats import mcnemar_exact
+    from .stats import mcnemar_from_counts
 
     decided = {(c, lf): d for c, lf, _, d in _decisions(potentials, alpha=alpha, threshold=threshold)}
     rows = []
@@ -249,7 +249,7 @@ def paired_tests(potentials: pd.DataFrame, *, alpha: float = 0.05, threshold: fl
                              "primary": bool(np.isclose(f, primary[0]) and control == primary[1]
                                              and leak_filter == "no_leak")})
     out = pd.DataFrame(rows, columns=[c for c in PAIRED_COLUMNS[3:] if c not in ("p_value", "p_holm")])
-    out["p_value"] = mcnemar_exact(out["source_only"], out["control_only"]) if len(out) else []
+    out["p_value"] = mcnemar_from_counts(out["source_only"], out["control_only"]) if len(out) else []
     out["p_holm"] = out.groupby("leak_filter")["p_value"].transform(lambda p: holm(p.to_numpy())) if len(out) else []
     return out[list(PAIRED_COLUMNS[3:])]
 
@@ -274,7 +274,7 @@ def paired_power(n_problems: int, p_source: float, p_control: float, alpha: floa
     ``p_control``, independently: the sum over every (source-only, control-only) count."""
     from scipy import stats as sps
 
-    from .stats import mcnemar_exact
+    from .stats import mcnemar_from_counts
 
     only_source, only_control = p_source * (1 - p_control), p_control * (1 - p_source)
     b, c = np.meshgrid(np.arange(n_problems + 1), np.arange(n_problems + 1), indexing="ij")
@@ -282,7 +282,7 @@ def paired_power(n_problems: int, p_source: float, p_control: float, alpha: floa
     rest = np.where(valid, n_problems - b - c, 0)
     probability = sps.multinomial.pmf(np.stack([b, c, rest], axis=-1), n_problems,
                                       [only_source, only_control, 1 - only_source - only_control])
-    return float((np.where(valid, probability, 0) * (mcnemar_exact(b, c) <= alpha)).sum())
+    return float((np.where(valid, probability, 0) * (mcnemar_from_counts(b, c) <= alpha)).sum())
 
 
 def table_job(potential_paths: list[str], runs: list[dict[str, str]], out: str, *, seed: int,
