@@ -333,3 +333,34 @@ def test_every_schema_description_parses_as_one_string():
     stray = [path for path, node in schema_keys() if any(value is None and key != "default"
                                                          for key, value in node.items())]
     assert stray == []
+
+
+def test_the_paper_transfer_pairs_fit_their_targets_context():
+    validate(load_config("config/paper.yaml"))
+
+
+def test_a_transfer_prefix_that_cannot_fit_fails_in_one_paragraph_naming_pair_dataset_and_lengths(default):
+    """Default pair: prompt 512 + 0.6 x 128 (source L_max) = 77 + budget 600 > max_model_len 1024."""
+    config = copy.deepcopy(default)
+    config["transfer"]["pairs"][0]["budget"] = 600
+    with pytest.raises(ConfigError) as err:
+        validate(config)
+    message = str(err.value)
+    assert "\n" not in message
+    for part in ("oneshot-to-direct", "smollm2-oneshot -> smollm2-direct", "arith", "512", "77", "600",
+                 "1,189", "1,024", "budget to <= 435"):
+        assert part in message, part
+    config["transfer"]["pairs"][0]["budget"] = 435
+    validate(config)
+
+
+def test_a_transfer_target_needs_a_known_context(default):
+    config = copy.deepcopy(default)
+    config["engine"]["max_model_len"] = None
+    with pytest.raises(ConfigError, match="context length is unknown"):
+        validate(config)
+    config["models"]["smollm2-direct"]["native_context"] = 1024
+    validate(config)
+    config["models"]["smollm2-direct"]["engine"] = {"max_model_len": 2048}
+    with pytest.raises(ConfigError, match="exceeds its native context of 1,024"):
+        validate(config)

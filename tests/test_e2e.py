@@ -92,12 +92,12 @@ def test_a_different_seed_changes_the_sampled_text(tiny_run, tmp_path, resources
 
 def test_transfer_table_has_every_condition_and_the_prefixes_sit_in_the_targets_turn(tiny_run):
     table = pd.read_csv(tiny_run / "results/tables/transfer.csv")
-    assert set(table["condition"]) == {"source", "own", "reasonless", "shuffled"}
+    assert set(table["condition"]) == {"source", "own", "reasonless", "shuffled", "filler"}
     assert set(table["fraction"]) == {0.0, 0.5}
     assert (table["n_problems"] <= 3).all() and table["mean_potential"].between(0, 1).all()
     prefixes = pd.read_parquet(tiny_run / "results/prefixes/transfer.self" / f"{DATASET}.parquet")
     assert prefixes.groupby("condition")["n"].first().to_dict() == {
-        "alone": 8, "floor": 2, "own": 2, "reasonless": 2, "shuffled": 2, "source": 2}
+        "alone": 8, "filler": 2, "floor": 2, "own": 2, "reasonless": 2, "shuffled": 2, "source": 2}
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_run / "resources/models/smollm2-135m-instruct")
@@ -106,8 +106,15 @@ def test_transfer_table_has_every_condition_and_the_prefixes_sit_in_the_targets_
         assert text.endswith("<|im_start|>assistant\n" + row["prefix_text"])
     pot = pd.read_parquet(tiny_run / "results/potentials/transfer.self" / f"{DATASET}.parquet")
     assert (pot["n_samples"] == pot["condition"].map({"alone": 8}).fillna(2)).all()
+    assert (prefixes["max_tokens"] == prefixes["budget"]).all()  # the budget does not shrink with f
+    fstars = pd.read_csv(tiny_run / "results/tables/transfer_fstar.csv")
+    assert set(fstars["condition"]) <= {"source", "own", "reasonless", "shuffled", "filler"}
+    assert (fstars["censored"] == fstars["f_star"].isna()).all()
+    paired = pd.read_csv(tiny_run / "results/tables/transfer_paired.csv")
+    assert set(paired["comparison"]) <= {"source vs reasonless", "source vs shuffled", "source vs filler"}
     html = (tiny_run / "results/report/index.html").read_text()
     assert 'id="transfer"' in html and "figures/transfer.self/arith/curves.png" in html
+    assert (tiny_run / "results/report/figures/transfer.self/arith/unlocked.png").is_file()
 
 
 # ------------------------------------------------------------------ shards, reuse, adaptive

@@ -145,3 +145,17 @@ def test_a_priced_model_gets_its_generated_tokens_and_cost(paper, capsys, tmp_pa
     assert tokens > 0 and cost["tokens"] == pytest.approx(tokens)
     assert cost["cost"] == pytest.approx(tokens / 1e6 * 0.5)
     assert api_cost_lines(lines, config) == []
+
+
+def test_the_paper_plans_transfer_rollouts_with_the_pairs_budget(paper):
+    """Qwen3-32B -> Qwen3-0.6B: the budget is 10,240 new tokens at every fraction (what the
+    config check fits into the target's 40,960), not L_max minus the placed prefix."""
+    config, lines = paper
+    x = line(lines, "transfer rollouts (qwen3-32b-to-0_6b)", "qwen3-0.6b", "aime2024")
+    pair = next(p for p in config["transfer"]["pairs"] if p["name"] == "qwen3-32b-to-0_6b")
+    assert pair["budget"] == 10240 and "budget 10240" in x["basis"]
+    length, n, fractions = 15000, 128, [f for f in pair["fractions"] if f > 0]  # Qwen3-0.6B on AIME
+    base, streams = 5 * n, len(config["transfer"]["conditions"])  # alone (4N) + floor (N); one trace each
+    expected = 30 * (base * min(10240, length)
+                     + streams * n * sum(min(10240, max(16, (1 - f) * length)) for f in fractions))
+    assert x["tokens"] == pytest.approx(expected)

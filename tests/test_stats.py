@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from scipy import stats
 
 from cot_potential.stats import clopper_pearson, cluster_clopper_pearson, cluster_rate
@@ -101,3 +102,32 @@ def test_correlated_traces_widen_the_interval():
     clustered = cluster_rate(np.array([4, 4, 4, 0, 0, 0, 0, 0, 0, 0]), sizes)
     assert spread[0] == clustered[0] == 0.3
     assert clustered[2] - clustered[1] > spread[2] - spread[1]
+
+
+def test_fisher_greater_matches_scipys_one_sided_test():
+    from scipy.stats import fisher_exact
+
+    from cot_potential.stats import fisher_greater
+
+    cases = [(5, 10, 1, 10), (0, 16, 0, 16), (12, 16, 0, 64), (3, 8, 5, 8)]
+    got = fisher_greater(*map(list, zip(*cases)))
+    for (k1, n1, k0, n0), p in zip(cases, got):
+        assert p == pytest.approx(fisher_exact([[k1, n1 - k1], [k0, n0 - k0]], alternative="greater").pvalue)
+
+
+def test_holm_per_row_with_missing_tests():
+    from cot_potential.stats import holm
+
+    adjusted = holm(np.array([[0.01, 0.04, 0.03, np.nan], [0.5, 0.001, 0.02, 0.2]]), axis=1)
+    assert np.allclose(adjusted[0, :3], [0.03, 0.06, 0.06]) and np.isnan(adjusted[0, 3])
+    assert np.allclose(adjusted[1], [0.5, 0.004, 0.06, 0.4])
+
+
+def test_exact_mcnemar_from_counts_matches_the_paired_form():
+    from scipy.stats import binomtest
+
+    from cot_potential.stats import mcnemar_exact, mcnemar_from_counts
+
+    assert mcnemar_from_counts(3, 9) == pytest.approx(mcnemar_exact([1] * 3 + [0] * 9, [0] * 3 + [1] * 9))
+    assert mcnemar_from_counts([5, 0, 3, 9], [0, 0, 3, 2]).tolist() == pytest.approx(
+        [binomtest(5, 5).pvalue, 1.0, 1.0, binomtest(9, 11).pvalue])

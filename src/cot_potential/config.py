@@ -7,6 +7,7 @@ misspelt name fails before any job starts, naming the key.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,61 @@ def check(config: dict[str, Any]) -> None:
         target = models[pair["target"]]
         if target.get("placement") == "think" and not target.get("thinking", False):
             raise ConfigError(f"models.{pair['target']}.placement: 'think' needs a thinking model")
+        _check_transfer_fits(config, pair, where)
     for i, entry in enumerate(config.get("potentials", [])):
         _require(entry["model"], models, f"potentials[{i}].model", "model")
         for name in entry["datasets"]:
             _require(name, {**datasets, **imported}, f"potentials[{i}].datasets", "dataset or trace set")
     _check_dynamics(config, models)
     _check_mazes(config)
+
+
+def transfer_lengths(config: dict[str, Any], pair: dict[str, Any]) -> dict[str, int | None]:
+    """The planned token lengths of one transfer pair's longest rollout.
+
+    ``prefix``: the largest fraction times the source's L_max (counted as target tokens:
+    the paper's pairs share a tokenizer; None for an imported text source, whose length is
+    known only when its texts load). ``budget``: new tokens after the prefix. ``context``:
+    the target's ``max_model_len``, or its ``native_context`` where that is null (None if
+    neither is set). The config check and the planner both use these.
+    """
+    models = config["models"]
+    target = models[pair["target"]]
+    engine = {**config.get("engine", {}), **target.get("engine", {})}
+    source = models.get(pair["source"])
+    budget = pair.get("budget") or target["sampling"]["max_tokens"]
+    prefix = math.ceil(max(pair["fractions"]) * source["sampling"]["max_tokens"]) if source else None
+    return {"prompt": config.get("transfer", {}).get("prompt_tokens", 512), "prefix": prefix, "budget": budget,
+            "context": engine.get("max_model_len") or target.get("native_context"),
+            "max_model_len": engine.get("max_model_len"), "native": target.get("native_context")}
+
+
+def _check_transfer_fits(config: dict[str, Any], pair: dict[str, Any], where: str) -> None:
+    """Prompt + the longest placed prefix + the budget fit the target's context, or one
+    paragraph says which pair, dataset and lengths do not (before any engine starts)."""
+    n = transfer_lengths(config, pair)
+    head = (f"{where} ({pair['name']}: {pair['source']} -> {pair['target']}, "
+            f"datasets {', '.join(pair['datasets'])})")
+    if n["max_model_len"] and n["native"] and n["max_model_len"] > n["native"]:
+        raise ConfigError(f"{head}: the target's max_model_len {n['max_model_len']:,} exceeds its native "
+                          f"context of {n['native']:,} tokens (models.{pair['target']}.native_context).")
+    if n["context"] is None:
+        raise ConfigError(f"{head}: the target's context length is unknown before its engine starts, so "
+                          f"prompt + placed prefix + budget cannot be checked; set "
+                          f"models.{pair['target']}.engine.max_model_len or models.{pair['target']}.native_context.")
+    if n["prefix"] is None:
+        return  # an imported text source: the prefix job measures it and records any cut budget
+    need = n["prompt"] + n["prefix"] + n["budget"]
+    native = f" (native {n['native']:,})" if n["native"] else ""
+    if need > n["context"]:
+        raise ConfigError(
+            f"{head}: the longest placed prefix does not leave the target its budget. "
+            f"Prompt ~{n['prompt']:,} (transfer.prompt_tokens) + prefix {n['prefix']:,} "
+            f"({max(pair['fractions']):g} x the source's L_max {config['models'][pair['source']]['sampling']['max_tokens']:,}) "
+            f"+ budget {n['budget']:,} = {need:,} tokens, but the target's context is {n['context']:,}"
+            f"{native}. "
+            f"Lower the pair's budget to <= {max(0, n['context'] - n['prompt'] - n['prefix']):,}, its largest "
+            f"fraction, or raise models.{pair['target']}.engine.max_model_len (up to its native length).")
 
 
 def _check_dynamics(config: dict[str, Any], models: dict[str, Any]) -> None:

@@ -94,7 +94,8 @@ def mean_curve_figure(potentials: pd.DataFrame, path: Path, also: Sequence[str] 
     return _save(fig, path, also)
 
 
-CONDITION_COLORS = {"source": "#2166ac", "own": "#1b7837", "reasonless": "#b2182b", "shuffled": "#e08214"}
+CONDITION_COLORS = {"source": "#2166ac", "own": "#1b7837", "reasonless": "#b2182b", "shuffled": "#e08214",
+                    "filler": "#762a83"}
 
 
 def transfer_curves_figure(table: pd.DataFrame, path: Path) -> Path:
@@ -119,6 +120,29 @@ def transfer_curves_figure(table: pd.DataFrame, path: Path) -> Path:
         ax.set_xlabel("fraction of the CoT given")
     axes[0].set_ylabel("target's mean potential")
     axes[-1].set_ylabel("share of samples")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def transfer_unlocked_figure(cumulative: pd.DataFrame, path: Path) -> Path:
+    """Share of the problems unsolved alone that are unlocked by f (f* <= f), per condition,
+    with 95% exact intervals over problems: on all prefixes and on non-leaking ones."""
+    sns.set_theme(style="whitegrid", context="paper")
+    panels = [("all", "all prefixes"), ("no_leak", "prefixes not stating the answer")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.0), sharex=True, sharey=True)
+    for ax, (leak_filter, title) in zip(axes, panels):
+        for condition, group in cumulative[cumulative["leak_filter"] == leak_filter].groupby("condition"):
+            group = group.sort_values("fraction")
+            color = CONDITION_COLORS.get(condition)
+            ax.fill_between(group["fraction"], group["ci_low"], group["ci_high"], color=color, alpha=0.15, lw=0,
+                            step="post")
+            ax.step(group["fraction"], group["share"], where="post", marker="o", ms=3, color=color, label=condition)
+        n = int(cumulative["n_unsolved"].max()) if len(cumulative) else 0
+        ax.set_title(f"{title} (n unsolved = {n})", fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("fraction of the CoT given")
+    axes[0].set_ylabel("share unlocked by f")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)

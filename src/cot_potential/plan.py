@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError
+from .config import ConfigError, transfer_lengths
 from .ids import slug
 from .shards import shard_count
 
@@ -169,16 +169,20 @@ class Planner:
         transfer = self.config.get("transfer", {})
         n = transfer.get("n") or self.config.get("rollouts", {}).get("n", 128)
         fractions = [f for f in pair["fractions"] if f > 0]
-        conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled"])
+        conditions = transfer.get("conditions", ["source", "own", "reasonless", "shuffled", "filler"])
         problems, length = self.problems(dataset), self.trace_tokens(pair["target"], dataset)
         others = len([c for c in conditions if c != "own"])
         streams = self.config.get("traces", {}).get("per_problem", 1) * others + (1 if "own" in conditions else 0)
         base = (transfer.get("alone_factor", 4) + 1) * n  # alone + floor at f = 0
-        tokens = base * length.value + streams * n * sum(max(MIN_COMPLETION, (1 - f) * length.value) for f in fractions)
+        # The target writes the rest of its own trace, at most the pair's budget (the config
+        # check's lengths): a longer placed prefix never shortens the budget.
+        budget = transfer_lengths(self.config, pair)["budget"]
+        tokens = base * min(budget, length.value) + streams * n * sum(
+            min(budget, max(MIN_COMPLETION, (1 - f) * length.value)) for f in fractions)
         return {"problems": problems.value, "prefixes": problems.value * (2 + streams * len(fractions)),
                 "completions": problems.value * (base + streams * len(fractions) * n),
                 "tokens": problems.value * tokens,
-                "bases": [f"problems {problems.basis}", f"trace length {length.basis}"]}
+                "bases": [f"problems {problems.basis}", f"trace length {length.basis}", f"budget {budget}"]}
 
     # ------------------------------------------------------------------ stages
 

@@ -46,9 +46,11 @@ def figures_job(potentials_path: str, out_dir: str, max_curves: int, formats: Se
 
 
 def transfer_figures_job(table_path: str, potentials_path: str, out_dir: str, *, source: str,
-                         target: str, dataset: str) -> None:
-    """The figures of one transfer (pair, dataset): curves per condition and the heat map."""
-    from .unlocks import unsolved_alone
+                         target: str, dataset: str, fstar_path: str | None = None) -> None:
+    """The figures of one transfer (pair, dataset): curves per condition, the heat map and the
+    share of unsolved problems unlocked by f."""
+    from .figures import transfer_unlocked_figure
+    from .unlocks import cumulative_unlocked, unsolved_alone
 
     out = Path(out_dir)
     table = read_table(table_path)
@@ -56,6 +58,11 @@ def transfer_figures_job(table_path: str, potentials_path: str, out_dir: str, *,
     potentials = read_table(potentials_path)
     transfer_curves_figure(mine, out / "curves.png")
     unlock_heatmap(potentials, unsolved_alone(potentials), out / "heatmap.png")
+    if fstar_path is not None:
+        fstars = read_table(fstar_path)
+        fstars = fstars[(fstars["source"] == source) & (fstars["target"] == target) & (fstars["dataset"] == dataset)]
+        fractions = [0.0, *sorted(mine.loc[mine["fraction"] > 0, "fraction"].unique())]
+        transfer_unlocked_figure(cumulative_unlocked(fstars, fractions), out / "unlocked.png")
 
 
 def transfer_context(table_path: str, runs: list[dict[str, str]], figure_dirs: list[str],
@@ -72,8 +79,20 @@ def transfer_context(table_path: str, runs: list[dict[str, str]], figure_dirs: l
                       & (table["dataset"] == run["dataset"]) & (table["condition"] == "source")
                       & (table["source_traces"] != "all") & (table["leak_filter"] == "all")]
         pairs.append({**run, "curves": f"{rel}/curves.png", "heatmap": f"{rel}/heatmap.png",
+                      "unlocked": f"{rel}/unlocked.png", "paired": _paired_rows(table_path, run),
                       "rows": rows.to_dict("records"), "by_correctness": split.to_dict("records")})
     return {"pairs": pairs}
+
+
+def _paired_rows(table_path: str, run: dict[str, str]) -> list[dict[str, Any]]:
+    """The paired comparisons of one (pair, dataset), written beside the transfer table."""
+    path = Path(table_path).with_name("transfer_paired.csv")
+    if not path.is_file():
+        return []
+    paired = read_table(path)
+    mine = paired[(paired["source"] == run["source"]) & (paired["target"] == run["target"])
+                  & (paired["dataset"] == run["dataset"])]
+    return mine.sort_values(["leak_filter", "comparison", "fraction"]).to_dict("records")
 
 
 def maze_context(path: str | None) -> dict[str, Any] | None:

@@ -119,3 +119,33 @@ def cluster_rate(successes, sizes=None, level: float = 0.95) -> tuple[float, flo
         raise ValueError("successes and sizes need one value per problem")
     estimate, low, high = cluster_clopper_pearson(y, m, level)
     return float(estimate), float(low), float(high)
+
+
+def fisher_greater(k1, n1, k0, n0) -> np.ndarray:
+    """One-sided exact (Fisher) p-value that k1 of n1 is a higher rate than k0 of n0,
+    vectorised: the hypergeometric tail P(X >= k1) with the margins fixed. Conservative at
+    small counts, valid at any (Fisher's test needs no large-sample approximation)."""
+    k1, n1, k0, n0 = (np.asarray(x, dtype=np.int64) for x in (k1, n1, k0, n0))
+    return stats.hypergeom.sf(k1 - 1, n1 + n0, k1 + k0, n1)
+
+
+def holm(pvalues, axis: int = -1) -> np.ndarray:
+    """Holm step-down adjusted p-values along ``axis`` (one family per slice), vectorised;
+    NaN entries are not tests (a fraction a problem lacks) and stay NaN."""
+    p = np.moveaxis(np.asarray(pvalues, dtype=float), axis, -1)
+    order = np.argsort(p, axis=-1)  # NaN sorts last
+    ranked = np.take_along_axis(p, order, axis=-1)
+    m = np.isfinite(p).sum(axis=-1, keepdims=True)
+    scaled = (m - np.arange(p.shape[-1])) * ranked
+    adjusted = np.minimum(1.0, np.maximum.accumulate(np.where(np.isnan(scaled), -np.inf, scaled), axis=-1))
+    adjusted = np.where(np.isnan(ranked), np.nan, adjusted)
+    out = np.empty_like(adjusted)
+    np.put_along_axis(out, order, adjusted, axis=-1)
+    return np.moveaxis(out, -1, axis)
+
+
+def mcnemar_from_counts(only_first, only_second) -> np.ndarray:
+    """``mcnemar_exact`` from the discordant pair counts, vectorised over many tables (a
+    two-sided binomial test of b against b + c at 1/2; no discordant pairs gives 1)."""
+    b, c = np.asarray(only_first, dtype=np.int64), np.asarray(only_second, dtype=np.int64)
+    return np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), b + c, 0.5))

@@ -2,7 +2,9 @@
 
 The source's trace (another model's, or a human solution) is cut at fractions of its
 units (tokens for a model source, words for imported text), the cut snapped to a whitespace
-boundary (the actual fraction is recorded), stripped of the source's thinking tags and placed
+boundary (the actual fraction is recorded). Of a thinking source only the thinking span is
+cut and placed (``transfer.placed_span``), never its final answer section; stripped of the
+source's thinking tags, it is placed
 at the beginning of the *target's* own assistant turn under the target's chat template. The
 result is an ordinary prefix table, so rollouts, grading and potentials are the pipeline's
 own stages.
@@ -14,6 +16,8 @@ Conditions (the controls answer "does the content of the trace matter, or its pr
 - ``reasonless``: the source's CoT of a *different* problem of the dataset (a seeded
   derangement), matched in units to the real prefix;
 - ``shuffled``: the real prefix with its sentences in a seeded random order;
+- ``filler``: neutral text (``transfer.filler_text`` repeated) of as many target tokens as
+  the real prefix: tells "any text in the turn helps" apart from "this reasoning helps";
 - ``alone``: f = 0 with ``alone_factor`` x N samples: an independent batch that decides which
   problems the target cannot solve alone;
 - ``floor``: f = 0 with N fresh samples: the noise floor of "unlocking" (problems picked as
@@ -36,9 +40,10 @@ from .answer_locator import LOCATOR_VERSION, states_answer
 from .answers import last_boxed
 from .prompting import build_messages, encode_text, render_prompt_text
 
-CONDITIONS = ("source", "own", "reasonless", "shuffled")
+CONDITIONS = ("source", "own", "reasonless", "shuffled", "filler")
 BASELINES = ("alone", "floor")
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+PLACED_SPANS = ("thinking", "whole")
 _WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=(?:and|so|then|which|because)\b)")
@@ -62,6 +67,21 @@ class SourceText:
 def strip_thinking_tags(text: str) -> str:
     """The CoT without the source's own ``<think>``/``</think>`` tags."""
     return text.replace(THINK_OPEN, "").replace(THINK_CLOSE, "").strip()
+
+
+def thinking_text(text: str) -> str:
+    """The thinking span of a thinking model's trace: what precedes ``</think>`` (all of an
+    unclosed block, as a truncated trace leaves it), without the tags; the final answer
+    section after ``</think>`` is dropped, so no fraction hands over the written answer."""
+    return strip_thinking_tags(text.split(THINK_CLOSE, 1)[0])
+
+
+def placed_text(text: str, thinking: bool, span: str) -> str:
+    """What of a trace is placed: the thinking span of a thinking model (``span: thinking``)
+    or the whole trace without its tags (``span: whole``, and every non-thinking source)."""
+    if span not in PLACED_SPANS:
+        raise ValueError(f"transfer.placed_span must be one of {PLACED_SPANS}, got {span!r}")
+    return thinking_text(text) if thinking and span == "thinking" else strip_thinking_tags(text)
 
 
 def word_ends(text: str) -> tuple[int, ...]:
@@ -170,11 +190,13 @@ def states_gold(text: str, gold: str) -> bool:
     return states_answer(text, gold)
 
 
-def source_texts_from_traces(traces: pd.DataFrame, tokenizer: Any | None) -> list[SourceText]:
-    """Source units: the model's own tokens when its tokenizer is given, else words."""
+def source_texts_from_traces(traces: pd.DataFrame, tokenizer: Any | None, *, thinking: bool = False,
+                             span: str = "thinking") -> list[SourceText]:
+    """Source units: the model's own tokens when its tokenizer is given, else words; the text
+    is what ``placed_text`` keeps of each trace (its thinking span for a thinking model)."""
     out = []
     for row in traces.to_dict("records"):
-        text = strip_thinking_tags(row["text"])
+        text = placed_text(row["text"], thinking, span)
         ends = token_ends(tokenizer, text) if tokenizer is not None else word_ends(text)
         out.append(SourceText(row["problem_id"], int(row["trace_id"]), text, ends,
                               None if pd.isna(row.get("correct")) else bool(row.get("correct"))))
@@ -193,8 +215,14 @@ def build_prefixes(
     n: int,
     alone_factor: int,
     seed: int,
+    budget: int | None = None,
+    filler_text: str = "",
 ) -> pd.DataFrame:
-    """The transfer prefix table of one (pair, dataset): every condition and fraction."""
+    """The transfer prefix table of one (pair, dataset): every condition and fraction.
+
+    Every prefix, f = 0 included, gives the target the same ``budget`` of new tokens (None:
+    its L_max), so a longer placed prefix never shortens what the target may write.
+    """
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
         raise ValueError(f"unknown transfer conditions {sorted(unknown)}; known: {CONDITIONS}")
@@ -208,7 +236,7 @@ def build_prefixes(
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
 
-    def add(problem_id, condition, fraction, placed, *, trace, kept, total, n_samples, donor=None,
+    def add(problem_id, condition, fraction, placed, *, trace, kept, total, n_samples, donor_problem_id=None,
             shuffle_unit=None):
         prompt, assistant = place(tokenizer, card, problem_text[problem_id], placed)
         rows.append({
@@ -219,32 +247,24 @@ def build_prefixes(
             "fraction": float(fraction),
             "actual_fraction": kept / total if total else 0.0,
             "prefix_units": kept,
-            "donor_problem_id": donor,
+            "donor_problem_id": donor_problem_id,
             "shuffle_unit": shuffle_unit,
             "prompt_token_ids": encode_text(tokenizer, prompt + assistant),
             "prefix_text": assistant,
             "n": n_samples,
         })
 
+    filler = filler_source(tokenizer, filler_text, max((s.text for s in sources), key=len, default="")) \
+        if "filler" in conditions else None
     for pid in ids:
         add(pid, "alone", 0.0, "", trace=-1, kept=0, total=0, n_samples=alone_factor * n)
         add(pid, "floor", 0.0, "", trace=-1, kept=0, total=0, n_samples=n)
         for src in by_problem[pid]:
-            for f in fractions:
-                if f <= 0:
-                    continue  # f = 0 is the same empty prefix for every condition: the floor
-                text, kept = cut_source(src, f)
-                if "source" in conditions:
-                    add(pid, "source", f, text, trace=src.trace_id, kept=kept, total=src.n_units, n_samples=n)
-                if "shuffled" in conditions:
-                    shuffled, unit = shuffle_sentences(text, rng)
-                    add(pid, "shuffled", f, shuffled, trace=src.trace_id, kept=kept,
-                        total=src.n_units, n_samples=n, shuffle_unit=unit)
-                if "reasonless" in conditions:
-                    donor = by_problem[donors[pid]][0]
-                    other, other_kept = cut_units(donor, kept)
-                    add(pid, "reasonless", f, other, trace=src.trace_id, kept=other_kept,
-                        total=src.n_units, n_samples=n, donor=donor.problem_id)
+            donor = by_problem[donors[pid]][0] if donors else None
+            for f in (f for f in fractions if f > 0):  # f = 0 is the same empty prefix for all: the floor
+                for condition, placed, kept, extra in cut_conditions(src, f, conditions, rng, donor, filler, tokenizer):
+                    add(pid, condition, f, placed, trace=src.trace_id, kept=kept, total=src.n_units,
+                        n_samples=n, **extra)
             if "own" in conditions and pid in own_by_problem and src is by_problem[pid][0]:
                 mine = own_by_problem[pid]
                 for f in fractions:
@@ -252,11 +272,48 @@ def build_prefixes(
                         text, kept = cut_source(mine, f)
                         add(pid, "own", f, text, trace=mine.trace_id, kept=kept, total=mine.n_units, n_samples=n)
     prefixes = pd.DataFrame(rows)
-    prefixes["max_tokens"] = [
-        max(1, card["max_tokens"] - len(encode_text(tokenizer, t))) for t in prefixes["prefix_text"]
-    ]
+    prefixes["budget"] = int(budget or card["max_tokens"])
+    prefixes["max_tokens"] = [fitted_budget(int(budget or card["max_tokens"]), len(ids), card)
+                              for ids in prefixes["prompt_token_ids"]]
+    prefixes["budget_cut"] = prefixes["max_tokens"] < prefixes["budget"]
     prefixes["trace_correct"] = _placed_trace_correct(prefixes, by_problem, own_by_problem)
     return prefixes
+
+
+def cut_conditions(src: SourceText, fraction: float, conditions: Sequence[str], rng: random.Random,
+                   donor: SourceText | None, filler: SourceText | None, tokenizer: Any):
+    """The placed texts of one source trace at one fraction, per condition other than
+    ``own``: ``(condition, text, units kept, extra columns)``."""
+    text, kept = cut_source(src, fraction)
+    if "source" in conditions:
+        yield "source", text, kept, {}
+    if "shuffled" in conditions:
+        shuffled, unit = shuffle_sentences(text, rng)
+        yield "shuffled", shuffled, kept, {"shuffle_unit": unit}
+    if "reasonless" in conditions:
+        other, other_kept = cut_units(donor, kept)
+        yield "reasonless", other, other_kept, {"donor_problem_id": donor.problem_id}
+    if "filler" in conditions:
+        # as many of the *target's* tokens as the placed prefix: what the target reads
+        neutral, _ = cut_units(filler, len(encode_text(tokenizer, text)))
+        yield "filler", neutral, kept, {}
+
+
+def filler_source(tokenizer: Any, sentence: str, longest: str) -> SourceText:
+    """Neutral text (``sentence`` repeated) at least as long as the longest source text, in
+    the target's tokens, to cut length-matched filler prefixes from."""
+    sentence = sentence.strip() + " "
+    copies = 2 + 2 * len(longest) // max(1, len(sentence))
+    text = (sentence * copies).strip()
+    return SourceText("filler", -1, text, token_ends(tokenizer, text), None)
+
+
+def fitted_budget(budget: int, prompt_tokens: int, card: dict[str, Any]) -> int:
+    """The budget, cut only where prompt + prefix + budget would overflow the target's
+    ``max_model_len`` (the config check plans against that; a cross-tokenizer prefix or a long
+    problem can still exceed the plan, and ``budget_cut`` records it)."""
+    context = (card.get("engine") or {}).get("max_model_len")
+    return max(1, min(budget, context - prompt_tokens)) if context else budget
 
 
 def _placed_trace_correct(prefixes: pd.DataFrame, by_problem: dict[str, list[SourceText]],
@@ -266,7 +323,7 @@ def _placed_trace_correct(prefixes: pd.DataFrame, by_problem: dict[str, list[Sou
     out = []
     for condition, pid, trace, donor in zip(prefixes["condition"], prefixes["problem_id"],
                                             prefixes["source_trace_id"], prefixes["donor_problem_id"]):
-        if condition in BASELINES:
+        if condition in BASELINES or condition == "filler":
             out.append(None)
         elif condition == "own":
             out.append(own_by_problem[pid].correct)
@@ -295,7 +352,8 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
                  source_card_path: str | None, own_traces_path: str | None,
                  imported: dict[str, Any] | None, out: str, fractions: Sequence[float],
                  conditions: Sequence[str], n: int, alone_factor: int, seed: int,
-                 grading: dict[str, Any], config: dict[str, Any]) -> None:
+                 grading: dict[str, Any], config: dict[str, Any], budget: int | None = None,
+                 placed_span: str = "thinking", filler_text: str = "") -> None:
     """Rule transfer_prefixes: the prefix table of one (pair, dataset)."""
     import logging
 
@@ -312,17 +370,21 @@ def prefixes_job(*, problems_path: str, target_card_path: str, source_traces_pat
         texts = imported_texts(imported, problems).assign(trace_id=0, correct=None)
         sources = source_texts_from_traces(texts, None)
     else:
-        source_tokenizer = load_tokenizer(read_json(source_card_path))
-        sources = source_texts_from_traces(read_table(source_traces_path), source_tokenizer)
-    own = source_texts_from_traces(read_table(own_traces_path), target_tokenizer) if own_traces_path else []
+        source_card = read_json(source_card_path)
+        sources = source_texts_from_traces(read_table(source_traces_path), load_tokenizer(source_card),
+                                           thinking=source_card["thinking"], span=placed_span)
+    own = (source_texts_from_traces(read_table(own_traces_path), target_tokenizer,
+                                    thinking=target_card["thinking"], span=placed_span)
+           if own_traces_path else [])
     prefixes = build_prefixes(problems, sources, own, target_tokenizer, target_card,
                               fractions=fractions, conditions=conditions, n=n,
-                              alone_factor=alone_factor, seed=seed)
+                              alone_factor=alone_factor, seed=seed, budget=budget, filler_text=filler_text)
     with GraderPool(GradingSettings.from_config(grading)) as pool:
         prefixes["answer_leak"] = flag_answer_leaks(prefixes, problems, pool.verify)
     logging.getLogger(__name__).info(
-        "%d transfer prefixes for %d problems; %d state the answer already",
-        len(prefixes), prefixes["problem_id"].nunique(), int(prefixes["answer_leak"].sum()))
+        "%d transfer prefixes for %d problems; %d state the answer already; %d have their budget "
+        "of %d cut by the context", len(prefixes), prefixes["problem_id"].nunique(),
+        int(prefixes["answer_leak"].sum()), int(prefixes["budget_cut"].sum()), int(prefixes["budget"].iloc[0]))
     from .grading import grader_version
 
     tables = [problems_path, *(p for p in (source_traces_path, own_traces_path) if p)]

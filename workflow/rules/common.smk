@@ -99,7 +99,8 @@ def transfer_run_labels():
 
 
 def transfer_tables():
-    return ["results/tables/transfer.csv"] if TRANSFER_RUNS else []
+    """transfer.csv first (the report reads it), then the paired tests written beside it."""
+    return ["results/tables/transfer.csv", "results/tables/transfer_paired.csv"] if TRANSFER_RUNS else []
 
 
 def transfer_pair(wildcards):

@@ -25,6 +25,7 @@ rule plot_potentials:
 rule plot_transfer:
     input:
         table="results/tables/transfer.csv",
+        fstar="results/tables/transfer_fstar.csv",
         potentials="results/potentials/{model}/{dataset}.parquet",
     output:
         report(

@@ -10,6 +10,8 @@ rule transfer_prefixes:
         imported=transfer_imported_spec,
         conditions=TRANSFER["conditions"],
         alone_factor=TRANSFER["alone_factor"],
+        placed_span=TRANSFER["placed_span"],
+        filler_text=TRANSFER["filler_text"],
         n=transfer_n,
         seed=job_seed("transfer"),
         grading=config["grading"],
@@ -29,14 +31,19 @@ rule transfer_table:
     input:
         [f"results/potentials/{run}/{dataset}.parquet" for run, dataset in transfer_runs()],
     output:
-        report(
+        table=report(
             "results/tables/transfer.csv",
             caption="../../report/transfer.rst",
             category="Transfer",
         ),
+        fstar="results/tables/transfer_fstar.csv",
+        paired="results/tables/transfer_paired.csv",
     params:
         runs=transfer_run_labels(),
         seed=config["seed"],
+        alpha=TRANSFER["alpha"],
+        threshold=TRANSFER["unlock_threshold"],
+        primary=[TRANSFER["primary_fraction"], TRANSFER["primary_control"]],
     log:
         "logs/transfer_table/transfer_table.log",
     conda:

@@ -11,7 +11,8 @@ def main(smk):
         own_traces_path=inputs.get("own_traces"), imported=smk.params.imported, out=smk.output[0],
         fractions=smk.params.pair["fractions"], conditions=smk.params.conditions, n=smk.params.n,
         alone_factor=smk.params.alone_factor, seed=smk.params.seed, grading=smk.params.grading,
-        config=smk.config,
+        config=smk.config, budget=smk.params.pair.get("budget"), placed_span=smk.params.placed_span,
+        filler_text=smk.params.filler_text,
     )
 
 
