@@ -191,3 +191,22 @@ def test_a_served_model_has_an_identity_of_its_own_that_ignores_the_url():
     assert served["served_by"] == {"backend": "openai", "model": "w"}
     assert served == spec(backend="openai", base_url="http://b:2").identity()
     assert spec(backend="openai", served_model="x").identity() != served
+
+
+def test_each_result_is_handed_on_while_later_requests_are_still_in_flight(fake):
+    """The store gets a request's completions as soon as they arrive: the second request is
+    answered only after the first one's ``on_result`` ran (waiting for every request first,
+    as FIRST_EXCEPTION did, fails here and would lose everything on a later failure)."""
+    first_kept, answer = threading.Event(), fake.answer
+
+    def second_waits_for_the_first(body):
+        if len(fake.bodies) > 1 and not first_kept.wait(10):
+            return {"choices": []}  # an answer the client rejects: no result came before the call ended
+        return answer(body)
+
+    fake.answer = second_waits_for_the_first
+    engine = ServerEngine("w", settings=settings(fake), seed=1)
+    kept = []
+    engine.generate([Request([1, 2], 1, 5), Request([1, 2, 3], 1, 5)], {}, progress=False,
+                    on_result=lambda i, completions: (kept.append(i), first_kept.set()))
+    assert sorted(kept) == [0, 1]

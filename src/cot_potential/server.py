@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from .endpoint import Endpoint, ServerError, server_facts
@@ -112,7 +112,7 @@ class ServerEngine:
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="completions") as pool:
             pending = {pool.submit(one, i): i for i in range(len(requests))}
             while pending:
-                done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)  # each result as it arrives
                 for future in done:
                     i = pending.pop(future)
                     if future.cancelled():
