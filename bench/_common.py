@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO / "src"))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), os.environ.get("PYTHONPATH")) if p)
 BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("COT_BENCH_CACHE", REPO / ".cache" / "bench"))
-from cot_potential.engine import cpu_has_bf16  # noqa: E402
+from cot_potential.engine import cpu_flags, cpu_has_bf16  # noqa: E402
 
 
 def machine() -> str:
@@ -30,17 +30,11 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = os.getloadavg()[0]
     # the same VM type has come with and without AVX-512: it moves CPU engine times by 4x
-    vector = "AVX-512" if "avx512f" in _cpu_flags() else "AVX2" if "avx2" in _cpu_flags() else "no AVX"
+    flags = cpu_flags() or set()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX"
     bf16 = "bf16" if cpu_has_bf16() else "no bf16 (engine dtype auto = float32)"
     return (f"{platform.node()}: {os.cpu_count()} CPUs ({model}, {vector}, {bf16}), {mem:.0f} GiB, "
             f"load {load:.1f}, Python {platform.python_version()}")
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        return {flag for line in open("/proc/cpuinfo") if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    except OSError:
-        return set()
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -19,7 +19,7 @@ import seaborn as sns  # noqa: E402
 
 from .figures import _save, draw_curve  # noqa: E402
 from .tables import read_table  # noqa: E402
-from .rates import RATES  # noqa: E402
+from .rates import LABELLED, RATES  # noqa: E402
 
 EVENT_COLORS = {"spike": "#2166ac", "drop": "#e08214", "recovery": "#80cdc1", "lucky_guess": "#762a83"}
 CURVE = ["problem_id", "trace_id"]
@@ -38,7 +38,6 @@ PAPER = {"model": "Qwen2.5-7B-Instruct", "model_names": ("qwen2.5-7b-instruct", 
                          "tangent_rate": "a sharp drop where the trace wanders off (labelled)"}}
 # Where a rate's labels come from (the label-source column of its kind of event).
 LABEL_SOURCE = {"insight_rate": "label_source", "tangent_rate": "drop_label_source"}
-LABELLED_SOURCES = ("human", "judge", "no_spikes", "no_drops", "mixed")
 
 
 def draw_events(ax: plt.Axes, curve: pd.DataFrame, events: pd.DataFrame) -> None:
@@ -169,7 +168,7 @@ def definition_check(row: dict[str, Any], rate: str) -> str:
     if rate == "monotone_rate" and not descriptive:
         return "our monotone is 'no significant drop', a test, not the paper's descriptive notion"
     source_column = LABEL_SOURCE.get(rate)
-    if source_column and row.get(source_column) not in LABELLED_SOURCES:
+    if source_column and row.get(source_column) not in LABELLED:
         kind = "spikes" if source_column == "label_source" else "drops"
         return f"no labels of the {kind} (label source {row.get(source_column)})"
     return ""

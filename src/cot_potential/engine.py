@@ -131,17 +131,23 @@ def prepare_process(settings: EngineSettings, threads: int | None = None) -> Pla
     return placement
 
 
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU does bfloat16 arithmetic in hardware (x86 ``avx512_bf16`` or
-    ``amx_bf16``, Arm ``bf16``); True where ``/proc/cpuinfo`` cannot be read (no guess)."""
+def cpu_flags(cpuinfo: str | None = None) -> set[str] | None:
+    """The CPU's feature flags (x86 ``flags``, Arm ``Features`` of ``/proc/cpuinfo``); None
+    where ``/proc/cpuinfo`` cannot be read."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return True
-    flags = {flag for line in cpuinfo.splitlines() if re.match(r"(flags|Features)\s*:", line)
-             for flag in line.split(":", 1)[1].split()}
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+            return None
+    return {flag for line in cpuinfo.splitlines() if re.match(r"(flags|Features)\s*:", line)
+            for flag in line.split(":", 1)[1].split()}
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU does bfloat16 arithmetic in hardware (x86 ``avx512_bf16`` or
+    ``amx_bf16``, Arm ``bf16``); True where ``/proc/cpuinfo`` cannot be read (no guess)."""
+    flags = cpu_flags(cpuinfo)
+    return flags is None or bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def engine_dtype(dtype: str, on_gpu: bool, cpuinfo: str | None = None) -> str:

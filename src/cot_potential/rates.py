@@ -182,6 +182,11 @@ def cut_grid_label(prefixes: dict[str, Any]) -> str:
     return f"boundary:{prefixes.get('max_cuts')}"
 
 
+def typical_sizes(traces: pd.DataFrame) -> dict[str, int]:
+    """The protocol's N and number of grid cuts: the median over the traces (0 without any)."""
+    return {column: int(traces[column].median()) if len(traces) else 0 for column in ("n_samples", "n_grid_cuts")}
+
+
 def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials_path: str, *,
              human_labels: dict[str, str], judge_paths: dict[str, str], settings: dict[str, Any],
              prefixes: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -200,9 +205,9 @@ def load_run(run: dict[str, Any], traces_path: str, events_path: str, potentials
     gate = dict(min_kappa=settings.get("min_kappa", 0.6), min_overlap=settings.get("min_overlap", 20))
     spikes, drops = (resolve_labels(events.loc[events["kind"] == kind, "event_id"].tolist(), human, judge,
                                     kind=kind, **gate) for kind in ("spike", "drop"))
-    protocol = {"n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
-                "cut_grid": cut_grid_label(prefixes),
-                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0,
+    sizes = typical_sizes(traces)  # the columns keep PROTOCOL's order
+    protocol = {"n_samples": sizes["n_samples"], "cut_grid": cut_grid_label(prefixes),
+                "n_grid_cuts": sizes["n_grid_cuts"],
                 **{k: getattr(dyn, k) for k in PROTOCOL if hasattr(dyn, k)}}
     curves = grid_counts(read_table(potentials_path), zip(traces["problem_id"], traces["trace_id"]))
     null = null_shortfalls(curves, replicates=dyn.monotone_null_replicates,
@@ -235,9 +240,7 @@ def pooled_run(loaded: list[dict[str, Any]]) -> dict[str, Any]:
 
     traces = pd.concat([prefixed(one["traces"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
     events = pd.concat([prefixed(one["events"], p) for one, p in zip(loaded, prefixes)], ignore_index=True)
-    protocol = {**loaded[0]["protocol"],
-                "n_samples": int(traces["n_samples"].median()) if len(traces) else 0,
-                "n_grid_cuts": int(traces["n_grid_cuts"].median()) if len(traces) else 0}
+    protocol = {**loaded[0]["protocol"], **typical_sizes(traces)}
     run = {**loaded[0]["run"], "dataset": "+".join(prefixes)}
     return {**loaded[0], "run": run, "traces": traces, "events": events, "protocol": protocol,
             "resolution": pool_resolutions([one["resolution"] for one in loaded], prefixes),
